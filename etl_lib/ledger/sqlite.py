@@ -1,0 +1,175 @@
+"""The local ledger: one SQLite file, by default ``{lake}/_meta/ledger.sqlite``.
+
+Claims are conditional updates inside an immediate transaction, so two local
+processes never both claim a file. ``fail_on`` names operations that raise
+``LedgerError``: a switch to test the pipeline's error paths without a cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Any
+
+from etl_lib.errors import ClaimConflict, LedgerError
+from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, utcnow
+
+_FILE_COLUMNS = [f.name for f in fields(FileRecord)]
+_RUN_COLUMNS = [f.name for f in fields(RunRecord)]
+_JSON_FIELDS = {"outputs", "partitions", "dirty_partitions", "warnings"}
+_TIME_FIELDS = {"updated_at", "started_at", "finished_at"}
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS files ({", ".join(_FILE_COLUMNS)}, PRIMARY KEY (dataset, source_key));
+CREATE TABLE IF NOT EXISTS file_history ({", ".join(_FILE_COLUMNS)});
+CREATE INDEX IF NOT EXISTS file_history_run ON file_history (run_id);
+CREATE TABLE IF NOT EXISTS runs ({", ".join(_RUN_COLUMNS)}, PRIMARY KEY (run_id, dataset, stage));
+"""
+
+
+def _to_row(obj: FileRecord | RunRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in asdict(obj).items():
+        if key in _JSON_FIELDS:
+            row[key] = json.dumps(list(value))
+        elif isinstance(value, datetime):
+            row[key] = value.isoformat()
+        else:
+            row[key] = value
+    return row
+
+
+def _from_row(row: sqlite3.Row, cls: type[Any]) -> Any:
+    values: dict[str, Any] = {}
+    for key in row.keys():
+        value = row[key]
+        if key in _JSON_FIELDS:
+            value = tuple(json.loads(value or "[]"))
+        elif key in _TIME_FIELDS and value is not None:
+            value = datetime.fromisoformat(value)
+        values[key] = value
+    return cls(**values)
+
+
+class SqliteLedger(Ledger):
+    """A ledger in one SQLite file; safe for several local processes."""
+
+    def __init__(self, path: str, fail_on: Iterable[str] = ()) -> None:
+        self.path = path
+        self.fail_on = set(fail_on)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open ledger {path}: {exc}") from None
+
+    def _check(self, operation: str) -> None:
+        if operation in self.fail_on:
+            raise LedgerError(f"ledger {self.path}: injected failure in {operation}")
+
+    def _upsert(self, table: str, row: dict[str, Any]) -> None:
+        columns = ", ".join(row)
+        marks = ", ".join(f":{c}" for c in row)
+        self._conn.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", row)
+
+    def get_file(self, dataset: str, source_key: str) -> FileRecord | None:
+        """The current record of a source file, or None if never seen."""
+        self._check("get_file")
+        row = self._conn.execute(
+            "SELECT * FROM files WHERE dataset = ? AND source_key = ?", (dataset, source_key)
+        ).fetchone()
+        return None if row is None else _from_row(row, FileRecord)
+
+    def claim_file(self, record: FileRecord, stale_after_s: float) -> FileRecord | None:
+        """Claim a file in one immediate transaction (see ``Ledger.claim_file``)."""
+        self._check("claim_file")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                current = self.get_file(record.dataset, record.source_key)
+                if current is not None and current.status == "claimed" and current.run_id != record.run_id:
+                    age = (utcnow() - current.updated_at).total_seconds()
+                    if age < stale_after_s:
+                        raise ClaimConflict(
+                            f"{record.source_key}: claimed by run {current.run_id} {age:.0f}s ago; "
+                            f"it is taken over after {stale_after_s:.0f}s if that run died"
+                        )
+                claimed = record.evolve(
+                    status="claimed",
+                    outputs=current.outputs if current else (),
+                    partitions=current.partitions if current else (),
+                    dirty_partitions=current.dirty_partitions if current else (),
+                )
+                self._upsert("files", _to_row(claimed))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger {self.path}: claim of {record.source_key} failed: {exc}") from None
+        return current
+
+    def save_file(self, record: FileRecord) -> None:
+        """Store the new state of a file and append it to the history."""
+        self._check("save_file")
+        try:
+            row = _to_row(record)
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._upsert("files", row)
+            self._conn.execute(
+                f"INSERT INTO file_history ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
+            )
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._conn.execute("ROLLBACK")
+            raise LedgerError(f"ledger {self.path}: cannot save {record.source_key}: {exc}") from None
+
+    def files(
+        self,
+        dataset: str | None = None,
+        status: FileStatus | None = None,
+        run_id: str | None = None,
+    ) -> list[FileRecord]:
+        """Current file records, filtered, oldest first."""
+        self._check("files")
+        where, args = self._where(dataset=dataset, status=status, run_id=run_id)
+        rows = self._conn.execute(f"SELECT * FROM files {where} ORDER BY updated_at, source_key", args)
+        return [_from_row(r, FileRecord) for r in rows]
+
+    def history(self, run_id: str) -> list[FileRecord]:
+        """Every file state recorded by one run."""
+        rows = self._conn.execute(
+            "SELECT * FROM file_history WHERE run_id = ? ORDER BY updated_at", (run_id,)
+        )
+        return [_from_row(r, FileRecord) for r in rows]
+
+    def save_run(self, run: RunRecord) -> None:
+        """Insert or update a run."""
+        self._check("save_run")
+        try:
+            self._upsert("runs", _to_row(run))
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger {self.path}: cannot save run {run.run_id}: {exc}") from None
+
+    def runs(self, dataset: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """The latest runs, newest first."""
+        where, args = self._where(dataset=dataset)
+        rows = self._conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?", (*args, limit))
+        return [_from_row(r, RunRecord) for r in rows]
+
+    @staticmethod
+    def _where(**filters: Any) -> tuple[str, tuple[Any, ...]]:
+        used = {k: v for k, v in filters.items() if v is not None}
+        if not used:
+            return "", ()
+        return "WHERE " + " AND ".join(f"{k} = ?" for k in used), tuple(used.values())
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()

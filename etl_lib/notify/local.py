@@ -1,0 +1,42 @@
+"""The local notifier: logs the outcome and writes ``_meta/reports/{run_id}.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+
+from etl_lib.errors import EtlError
+from etl_lib.notify.base import Notifier, RunReport
+from etl_lib.storage.base import Storage
+
+log = logging.getLogger("etl_lib.notify")
+
+
+class LocalNotifier(Notifier):
+    """Logs a one-line summary (a warning on failures) and keeps the report as JSON.
+
+    ``fail_on`` (``{"notify"}``) makes ``notify`` raise, to test that a broken
+    notifier never loses a run's results.
+    """
+
+    def __init__(self, storage: Storage, fail_on: Iterable[str] = ()) -> None:
+        self.storage = storage
+        self.fail_on = set(fail_on)
+
+    def notify(self, report: RunReport) -> None:
+        """Log and store the report."""
+        if "notify" in self.fail_on:
+            raise EtlError("notifier: injected failure")
+        run = report.run
+        key = f"_meta/reports/{run.dataset}-{run.stage}-{run.run_id}.json"
+        self.storage.write_text(key, json.dumps(report.as_dict(), indent=2))
+        line = (
+            f"run {run.run_id} {run.dataset} {run.stage}: {run.status}; files={run.files} "
+            f"failed={run.files_failed} rows_in={run.rows_in} valid={run.rows_valid} "
+            f"rejected={run.rows_rejected} analytics={run.rows_analytics}"
+        )
+        level = logging.INFO if run.status == "succeeded" else logging.WARNING
+        log.log(level, line)
+        for failed in report.failed_files:
+            log.warning("  failed: %s", failed.error)

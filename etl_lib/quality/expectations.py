@@ -1,0 +1,300 @@
+"""Batch-level data-quality checks: the spec's ``expectations`` run with Great Expectations.
+
+Each ``ExpectationSpec`` names a Great Expectations expectation in snake_case
+(``expect_column_values_to_not_be_null``) and its arguments. ``run_expectations``
+turns them into ``gx.expectations`` objects, checks their arguments and column
+names against the DataFrame's schema before any Spark job runs, validates them
+all in one suite on Spark (metrics are Spark aggregations; no rows come back to
+the driver) and returns one ``CheckResult`` per spec, in spec order.
+
+The ``observed`` text of a result holds counts and the spec's own bounds, never
+a value from the data: it ends up in logs, the run ledger and notifications.
+
+Great Expectations is imported on first use (it takes seconds), and its
+ephemeral, in-memory context is built once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from etl_lib.errors import EtlError
+
+if TYPE_CHECKING:
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.expectations.expectation import Expectation
+    from pyspark.sql import DataFrame
+
+    from etl_lib.spec.model import ExpectationSpec
+
+__all__ = ["CheckResult", "ExpectationError", "failed_checks", "run_expectations"]
+
+# Validation options: counts only. partial_unexpected_count=0 stops Great Expectations
+# from fetching sample unexpected values, which would be data (and a driver round trip).
+_RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 0}
+
+# Fields every expectation has that belong to Great Expectations' bookkeeping, not to a spec.
+_INTERNAL_FIELDS = frozenset(
+    {"id", "meta", "notes", "result_format", "description", "catch_exceptions", "rendered_content"}
+    | {"severity", "windows", "batch_id"}
+)
+_COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
+_COLUMN_LIST_ARGUMENTS = ("column_list",)
+_INDEX_KEY = "etl_lib_index"
+_INSTALL_HINT = "great_expectations is not installed; install the local extra: pip install 'etl_lib[local]'"
+
+
+class ExpectationError(EtlError, ValueError):
+    """An expectation cannot be run as written (unknown argument, unknown column, wrong column type).
+
+    A spec problem, not a data problem: terminal, and the same for every file of the dataset.
+    """
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one expectation on one batch."""
+
+    expectation: str
+    """The expectation type, e.g. ``expect_column_values_to_not_be_null``."""
+    kwargs: dict[str, Any] = field(hash=False)
+    """Its arguments, as written in the spec."""
+    success: bool
+    """True when the batch met the expectation."""
+    on_failure: str
+    """``fail`` (the file fails whole) or ``warn`` (recorded only)."""
+    observed: str
+    """Short text for people: counts and the spec's bounds, never a data value."""
+
+
+def failed_checks(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """The results that should fail the file: unsuccessful and ``on_failure: fail``."""
+    return [result for result in results if not result.success and result.on_failure == "fail"]
+
+
+def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> list[CheckResult]:
+    """Validate ``df`` against ``expectations``; one ``CheckResult`` per spec, in spec order.
+
+    Raises ``ExpectationError`` (a ``ValueError``) with a one-line message naming the
+    expectation when one cannot run: an unknown or missing argument, a column the
+    DataFrame lacks, a column of the wrong type. An empty list returns ``[]`` without
+    importing Great Expectations.
+
+    ``df`` is cached for the duration of the checks (each check is one or more Spark
+    jobs) and released afterwards, unless the caller had already cached it.
+    """
+    if not expectations:
+        return []
+    gxe = _import_expectations()
+    columns = list(df.columns)
+    built = [_build(gxe, index, spec, columns) for index, spec in enumerate(expectations)]
+
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name="etl_lib_batch_checks", expectations=built)
+    cache_here = not df.is_cached
+    if cache_here:
+        df.persist()
+    try:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+        outcome = batch.validate(suite, result_format=_RESULT_FORMAT)
+    finally:
+        if cache_here:
+            df.unpersist()
+
+    by_index = {int(r.expectation_config.meta[_INDEX_KEY]): r for r in outcome.results}
+    return [_to_check_result(index, spec, by_index[index]) for index, spec in enumerate(expectations)]
+
+
+# --- Great Expectations plumbing ---------------------------------------------------------
+
+_lock = threading.Lock()
+_cached_batch_definition: BatchDefinition | None = None
+
+
+def _import_expectations() -> Any:
+    """``great_expectations.expectations``, or a one-line error saying how to install it."""
+    # No analytics: honoured by Great Expectations versions that still send any.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    try:
+        import great_expectations.expectations as gxe
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] == "great_expectations":
+            raise ImportError(_INSTALL_HINT) from None
+        raise
+    return gxe
+
+
+def _batch_definition() -> BatchDefinition:
+    """A whole-DataFrame batch definition on an ephemeral context, built once per process."""
+    global _cached_batch_definition
+    with _lock:
+        if _cached_batch_definition is None:
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import (
+                DataContextConfig,
+                InMemoryStoreBackendDefaults,
+                ProgressBarsConfig,
+            )
+
+            config = DataContextConfig(
+                store_backend_defaults=InMemoryStoreBackendDefaults(),
+                analytics_enabled=False,
+                progress_bars=ProgressBarsConfig(globally=False),
+            )
+            context = gx.get_context(mode="ephemeral", project_config=config)
+            # persist=False: Great Expectations would cache every batch and never release it;
+            # run_expectations caches and releases the DataFrame itself.
+            source = context.data_sources.add_spark("etl_lib", persist=False)
+            asset = source.add_dataframe_asset("batch")
+            _cached_batch_definition = asset.add_batch_definition_whole_dataframe("whole_dataframe")
+        return _cached_batch_definition
+
+
+def _expectation_class(gxe: Any, name: str) -> type[Expectation]:
+    """``expect_column_values_to_not_be_null`` -> ``gxe.ExpectColumnValuesToNotBeNull``."""
+    from great_expectations.expectations.expectation import Expectation
+
+    class_name = "".join(part.capitalize() for part in name.split("_"))
+    cls = getattr(gxe, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Expectation)):
+        raise ExpectationError(f"{name}: not a Great Expectations expectation")
+    return cls
+
+
+def _build(gxe: Any, index: int, spec: ExpectationSpec, columns: list[str]) -> Expectation:
+    """The Great Expectations object for ``spec``, its arguments and columns checked."""
+    cls = _expectation_class(gxe, spec.type)
+    where = f"expectations[{index}] {spec.type}"
+    allowed = [name for name in cls.__fields__ if name not in _INTERNAL_FIELDS]
+    unknown = sorted(set(spec.kwargs) - set(allowed))
+    if unknown:
+        raise ExpectationError(f"{where}: unknown argument(s) {unknown}; allowed: {', '.join(allowed)}")
+    missing = [name for name in allowed if cls.__fields__[name].required and name not in spec.kwargs]
+    if missing:
+        raise ExpectationError(f"{where}: missing argument(s) {missing}")
+    for name in _named_columns(spec.kwargs):
+        if name not in columns:
+            raise ExpectationError(f"{where}: unknown column {name!r}; columns: {', '.join(columns)}")
+
+    from pydantic.v1 import ValidationError
+
+    try:
+        return cls(**spec.kwargs, meta={_INDEX_KEY: index})
+    except ValidationError as exc:
+        raise ExpectationError(f"{where}: {_one_line(exc)}") from None
+
+
+def _named_columns(kwargs: Mapping[str, Any]) -> list[str]:
+    """The column names an expectation's arguments refer to."""
+    names = [kwargs[key] for key in _COLUMN_ARGUMENTS if isinstance(kwargs.get(key), str)]
+    for key in _COLUMN_LIST_ARGUMENTS:
+        if isinstance(kwargs.get(key), list):
+            names.extend(name for name in kwargs[key] if isinstance(name, str))
+    return names
+
+
+def _one_line(exc: Any) -> str:
+    """A pydantic (v1) validation error as one line: the first problem of each field."""
+    seen: dict[str, str] = {}
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        seen.setdefault(where, error["msg"])
+    fields = {k: v for k, v in seen.items() if k != "__root__"} or seen
+    return "; ".join(f"{msg}" if where == "__root__" else f"{where}: {msg}" for where, msg in fields.items())
+
+
+# --- Results ----------------------------------------------------------------------------
+
+
+def _to_check_result(index: int, spec: ExpectationSpec, result: ExpectationValidationResult) -> CheckResult:
+    """A ``CheckResult`` for ``spec``; an expectation that raised is an ``ExpectationError``."""
+    problem = _raised(result.exception_info or {})
+    if problem is not None:
+        raise ExpectationError(f"expectations[{index}] {spec.type}: {problem}")
+    success = bool(result.success)
+    return CheckResult(
+        expectation=spec.type,
+        kwargs=dict(spec.kwargs),
+        success=success,
+        on_failure=spec.on_failure,
+        observed=_describe(spec.type, spec.kwargs, dict(result.result or {}), success),
+    )
+
+
+def _raised(info: Mapping[str, Any]) -> str | None:
+    """The first line of the error an expectation raised, if any.
+
+    ``exception_info`` is either one ``{raised_exception, exception_message}`` record or,
+    when a metric failed, a mapping of metric ids to such records.
+    """
+    records = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, Mapping)]
+    for record in records:
+        if record.get("raised_exception"):
+            message = str(record.get("exception_message") or "Great Expectations raised an error")
+            return message.strip().splitlines()[0]
+    return None
+
+
+def _describe(expectation: str, kwargs: Mapping[str, Any], result: Mapping[str, Any], success: bool) -> str:
+    """Counts and bounds for people, built only from counts and the spec's arguments.
+
+    ``observed_value`` is shown only when it is a count (a row count); a mean or a list
+    of distinct values is data, so it is summarised as within/outside the bounds instead.
+    """
+    unexpected = result.get("unexpected_count")
+    if isinstance(unexpected, int) and isinstance(result.get("element_count"), int):
+        missing = result.get("missing_count") or 0
+        checked = result["element_count"] - missing
+        text = f"{_plural(unexpected, 'unexpected value')} of {checked} ({_percent(unexpected, checked)})"
+        if missing:
+            text += f"; {_plural(missing, 'null')} not checked"
+        if "mostly" in kwargs:
+            text += f"; up to {_percent(1 - float(kwargs['mostly']), 1)} allowed"
+        return text
+    if isinstance(unexpected, int):
+        return f"{_plural(unexpected, 'distinct value')} outside the allowed set"
+    observed = result.get("observed_value")
+    subject = _subject(expectation)
+    verdict = "within" if success else "outside"
+    bounds = _bounds(kwargs)
+    if "_count_" in expectation and isinstance(observed, int) and not isinstance(observed, bool):
+        return f"{subject} {observed}" + (f", expected {bounds}" if bounds and not success else "")
+    if bounds:
+        return f"{subject} {verdict} the expected range ({bounds})"
+    return "passed" if success else "failed"
+
+
+def _subject(expectation: str) -> str:
+    """``expect_column_mean_to_be_between`` -> ``column mean``."""
+    return expectation.removeprefix("expect_").split("_to_")[0].replace("_", " ")
+
+
+def _bounds(kwargs: Mapping[str, Any]) -> str:
+    """The spec's min_value/max_value as words ('' when neither is set)."""
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and high is not None:
+        return f"{low} to {high}"
+    if low is not None:
+        return f"at least {low}"
+    if high is not None:
+        return f"at most {high}"
+    return ""
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _percent(part: float, whole: float) -> str:
+    if not whole:
+        return "0%"
+    value = 100 * part / whole
+    if 0 < value < 0.01:
+        return "<0.01%"
+    return f"{value:.3g}%"

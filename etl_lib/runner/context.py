@@ -1,0 +1,68 @@
+"""Everything a run needs, assembled once at the edge and passed down."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from pyspark.sql import SparkSession
+
+from etl_lib.catalog.base import Catalog
+from etl_lib.ledger.base import Ledger
+from etl_lib.notify.base import Notifier
+from etl_lib.spec.model import DatasetSpec
+from etl_lib.storage.base import Storage
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: ``20261123T182200Z-3fa2b1``."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def process_owner() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class RunContext:
+    """One run over one dataset."""
+
+    spark: SparkSession
+    spec: DatasetSpec
+    storage: Storage
+    ledger: Ledger
+    notifier: Notifier
+    catalog: Catalog | None = None
+    run_id: str = field(default_factory=new_run_id)
+    stale_claim_after_s: float = 2 * 3600
+    """A claim older than this is taken over (its run is presumed dead)."""
+    progress: bool = False
+
+    @property
+    def dataset(self) -> str:
+        """The dataset's name."""
+        return self.spec.dataset
+
+    def raw_prefix(self) -> str:
+        """Where the dataset's files are delivered."""
+        return f"raw/{self.dataset}/"
+
+    def processed_prefix(self) -> str:
+        """Processed JSON Lines of the dataset."""
+        return f"processed/{self.dataset}"
+
+    def analytics_prefix(self) -> str:
+        """Analytics-ready Parquet of the dataset."""
+        return f"analytics-ready/{self.dataset}"
+
+    def rejected_prefix(self) -> str:
+        """Rejected rows of the dataset."""
+        return f"rejected/{self.dataset}"
+
+    def staging_prefix(self, *parts: str) -> str:
+        """A private staging folder of this run (never read as data)."""
+        return "/".join(["_meta", "staging", self.dataset, self.run_id, *parts])

@@ -1,0 +1,21 @@
+"""Turn Spark and Java exceptions into one line for people and the ledger."""
+
+from __future__ import annotations
+
+import re
+
+_JAVA_PREFIX = re.compile(r"^(?:[a-z][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error): ")
+
+
+def one_line(exc: BaseException) -> str:
+    """The most telling line of an exception: the innermost Java cause when there is one."""
+    text = str(exc)
+    causes = re.findall(r"Caused by: ([^\n]+)", text)
+    line = causes[-1] if causes else next((ln for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    line = line.strip()
+    if "Job aborted due to stage failure" in line and ": " in line:
+        line = line.rsplit(": ", 1)[-1]
+    cleaned = _JAVA_PREFIX.sub("", line)
+    kind = line[: len(line) - len(cleaned)].rstrip(": ").rsplit(".", 1)[-1]
+    message = f"{kind}: {cleaned}" if kind else cleaned
+    return message[:500]

@@ -1,0 +1,202 @@
+"""raw -> processed for one source file: the unit of work with its own outcome.
+
+Order of operations, chosen so a run killed at any point can simply be run
+again:
+
+1. claim the file in the ledger (a live claim of another run wins);
+2. read, clean, type, validate, derive — one read of the file, cached;
+3. write valid and rejected rows to this run's staging folder;
+4. reconcile: rows read = rows written valid + rows written rejected;
+5. record the partitions about to change (the intent), then replace the file's
+   earlier outputs with the staged ones (files are named after the source);
+6. record the outcome. Until then the ledger still says ``claimed``, so a rerun
+   redoes the file and the intent tells it which folders to clean.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+
+from etl_lib.errors import EtlError, ReconciliationError, SourceFileError
+from etl_lib.ledger.base import FileRecord
+from etl_lib.read.csv import CORRUPT, RAW, read_csv_strings
+from etl_lib.read.header import map_columns, read_header
+from etl_lib.runner.context import RunContext
+from etl_lib.runner.errors import one_line
+from etl_lib.runner.plan import FileTask
+from etl_lib.transform.derive import with_derived_columns
+from etl_lib.transform.metadata import with_metadata
+from etl_lib.transform.partition import with_partition_columns
+from etl_lib.transform.types import CLEANED, with_cleaned_values, with_typed_columns
+from etl_lib.transform.validate import REASONS, is_valid, with_derived_reasons, with_reasons
+from etl_lib.write.staging import delete_with_prefix, file_id, publish, staged_files
+
+log = logging.getLogger("etl_lib.ingest")
+
+
+def validated_rows(ctx: RunContext, key: str, ingested_at: datetime) -> DataFrame:
+    """Every record of ``key``: typed columns, derived columns, metadata, partition
+    columns, ``_reasons`` (empty when valid) and the raw values."""
+    spec = ctx.spec
+    mapping = map_columns(key, read_header(ctx.storage, key, spec), spec)
+    return (
+        read_csv_strings(ctx.spark, ctx.storage.uri(key), spec, mapping)
+        .transform(with_cleaned_values(spec))
+        .transform(with_typed_columns(spec))
+        .transform(with_reasons(spec))
+        .transform(with_derived_columns(spec))
+        .transform(with_derived_reasons(spec))
+        .transform(with_metadata(key, ingested_at, ctx.run_id))
+        .transform(with_partition_columns(spec))
+    )
+
+
+def processed_columns(ctx: RunContext) -> list[str]:
+    """Columns written to processed, in order (partition columns last)."""
+    return [
+        *ctx.spec.column_names,
+        "_rescued_data",
+        "_source_file",
+        "_source_row",
+        "_ingested_at",
+        "_run_id",
+        "year",
+        "month",
+    ]
+
+
+REJECTED_COLUMNS = ["_source_file", "_source_row", "_ingested_at", "_run_id", REASONS, RAW, CORRUPT, "_rescued_data"]
+
+
+def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
+    """Take one source file to processed/rejected; return its final ledger record.
+
+    Never raises for a bad file: the failure is recorded and returned. Ledger
+    errors do propagate (the run cannot record anything without it).
+    """
+    key = task.source.key
+    claim = FileRecord(
+        dataset=ctx.dataset,
+        source_key=key,
+        checksum=task.checksum,
+        size=task.source.size,
+        status="claimed",
+        run_id=ctx.run_id,
+    )
+    previous = ctx.ledger.claim_file(claim, ctx.stale_claim_after_s)
+    claimed = ctx.ledger.get_file(ctx.dataset, key) or claim
+    try:
+        return _process(ctx, task, claimed, previous)
+    except EtlError as exc:
+        message = str(exc) if isinstance(exc, SourceFileError) else f"{key}: {exc}"
+        if exc.retryable and not isinstance(exc, SourceFileError):
+            raise
+        return _fail(ctx, claimed, message)
+    except Exception as exc:  # Spark/Java errors surface here for unreadable files
+        return _fail(ctx, claimed, f"{key}: {one_line(exc)}")
+    finally:
+        ctx.storage.delete_prefix(ctx.staging_prefix(file_id(key)))
+
+
+def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
+    log.warning("file failed: %s", message)
+    failed = claimed.evolve(status="failed", error=message, rows_in=0, rows_valid=0, rows_rejected=0)
+    ctx.ledger.save_file(failed)
+    return failed
+
+
+def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None) -> FileRecord:
+    key = task.source.key
+    fid = file_id(key)
+    ingested_at = datetime.now(timezone.utc)
+    rows = validated_rows(ctx, key, ingested_at).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        stats = rows.groupBy(is_valid().alias("valid"), "year", "month").count().collect()
+        rows_in = sum(r["count"] for r in stats)
+        rows_valid = sum(r["count"] for r in stats if r["valid"])
+        partitions = sorted({f"year={r['year']}/month={r['month']}" for r in stats if r["valid"]})
+        warnings = _check_expectations(ctx, rows.filter(is_valid()), key)
+
+        stage_valid = ctx.staging_prefix(fid, "processed")
+        stage_rejected = ctx.staging_prefix(fid, "rejected")
+        (
+            rows.filter(is_valid())
+            .select(*processed_columns(ctx))
+            .write.mode("overwrite")
+            .partitionBy("year", "month")
+            .option("ignoreNullFields", False)
+            .json(ctx.storage.uri(stage_valid))
+        )
+        (
+            rows.filter(~is_valid())
+            .select(*REJECTED_COLUMNS)
+            .coalesce(1)
+            .write.mode("overwrite")
+            .option("ignoreNullFields", False)
+            .json(ctx.storage.uri(stage_rejected))
+        )
+    finally:
+        rows.unpersist()
+
+    written_valid = _count_lines(ctx, stage_valid)
+    written_rejected = _count_lines(ctx, stage_rejected)
+    if written_valid + written_rejected != rows_in or written_valid != rows_valid:
+        raise ReconciliationError(
+            key,
+            f"cannot reconcile: read {rows_in} rows but wrote {written_valid} valid + "
+            f"{written_rejected} rejected; nothing was published",
+        )
+
+    # Intent first: if we die while replacing files, a rerun knows where to clean.
+    old_partitions = set(claimed.partitions) | set(claimed.dirty_partitions)
+    dirty = tuple(sorted(old_partitions | set(partitions)))
+    ctx.ledger.save_file(claimed.evolve(dirty_partitions=dirty))
+
+    processed_root = ctx.processed_prefix()
+    delete_with_prefix(ctx.storage, [f"{processed_root}/{p}" for p in dirty], fid)
+    delete_with_prefix(ctx.storage, [ctx.rejected_prefix()], fid)
+    outputs = publish(ctx.storage, staged_files(ctx.storage, stage_valid, ".json"), processed_root, fid, ".json")
+    outputs += publish(
+        ctx.storage, staged_files(ctx.storage, stage_rejected, ".json"), ctx.rejected_prefix(), fid, ".json"
+    )
+    done = claimed.evolve(
+        status="processed",
+        rows_in=rows_in,
+        rows_valid=rows_valid,
+        rows_rejected=rows_in - rows_valid,
+        outputs=tuple(outputs),
+        partitions=tuple(partitions),
+        dirty_partitions=dirty,
+        replaces_previous=bool(previous and previous.outputs) or claimed.replaces_previous,
+        error=None,
+        warnings=tuple(warnings),
+    )
+    ctx.ledger.save_file(done)
+    return done
+
+
+def _count_lines(ctx: RunContext, staging: str) -> int:
+    """Rows in staged JSON Lines files (one record per line; newlines inside values are escaped)."""
+    files = [ctx.storage.uri(k) for keys in staged_files(ctx.storage, staging, ".json").values() for k in keys]
+    if not files:
+        return 0
+    return ctx.spark.read.text(files).count()
+
+
+def _check_expectations(ctx: RunContext, valid: DataFrame, key: str) -> list[str]:
+    """Run the spec's batch checks on the file's valid rows; fail the file on a ``fail`` one."""
+    if not ctx.spec.expectations:
+        return []
+    from etl_lib.quality.expectations import failed_checks, run_expectations
+
+    results = run_expectations(valid.drop(CLEANED, RAW, REASONS, CORRUPT), ctx.spec.expectations)
+    failed = failed_checks(results)
+    if failed:
+        what = "; ".join(f"{r.expectation} {r.kwargs}: {r.observed}" for r in failed)
+        raise SourceFileError(key, f"data-quality check failed: {what}")
+    return [f"{r.expectation}: {r.observed}" for r in results if not r.success]
+

@@ -1,0 +1,94 @@
+"""Plan a raw -> processed run: which delivered files to process, and why.
+
+Pure decisions over a listing and the ledger; no data is read. A file is
+planned when it is new, its content changed (re-delivery), its claim is stale,
+or it is named with ``--source``. Failed files are retried only when their
+content changes or when named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etl_lib.errors import SourceFileError
+from etl_lib.ledger.base import FileRecord, Ledger
+from etl_lib.storage.base import ObjectInfo, Storage
+
+RAW_SUFFIXES = (".csv", ".csv.gz")
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One source file to process."""
+
+    source: ObjectInfo
+    checksum: str
+    reason: str
+    """new | changed | retry | requested"""
+
+
+def is_raw_file(key: str) -> bool:
+    """True for the file kinds the pipeline reads (``.csv``, ``.csv.gz``, any case)."""
+    return key.lower().endswith(RAW_SUFFIXES)
+
+
+def plan_files(
+    storage: Storage,
+    ledger: Ledger,
+    dataset: str,
+    sources: list[str] | None = None,
+) -> tuple[list[FileTask], list[FileRecord]]:
+    """The files to process, in delivery order (modified time, then key), and the
+    records of requested sources that cannot be planned (e.g. missing)."""
+    prefix = f"raw/{dataset}/"
+    if sources:
+        wanted = [_as_key(s, storage, prefix) for s in sources]
+        outside = [w for w in wanted if not w.startswith(prefix)]
+        if outside:
+            raise SourceFileError(outside[0], f"not a file of this dataset: sources must lie under {prefix}")
+        listing = {o.key: o for w in wanted for o in storage.list(w)}
+        problems = [w for w in wanted if w not in listing]
+        if problems:
+            raise SourceFileError(problems[0], f"no such file under {prefix}")
+        candidates = [listing[w] for w in wanted]
+    else:
+        candidates = [o for o in storage.list(prefix) if is_raw_file(o.key)]
+    tasks = []
+    for obj in sorted(candidates, key=lambda o: (o.modified, o.key)):
+        if not is_raw_file(obj.key):
+            raise SourceFileError(obj.key, f"not a CSV file: expected one of {', '.join(RAW_SUFFIXES)}")
+        checksum = storage.checksum(obj.key)
+        record = ledger.get_file(dataset, obj.key)
+        reason = _reason(record, checksum, requested=bool(sources))
+        if reason:
+            tasks.append(FileTask(obj, checksum, reason))
+    return tasks, []
+
+
+def _reason(record: FileRecord | None, checksum: str, requested: bool) -> str | None:
+    if record is None:
+        return "new"
+    if record.checksum != checksum:
+        return "changed"
+    if record.status == "claimed":
+        return "retry"
+    if requested and record.status == "failed":
+        return "requested"
+    return None
+
+
+def _as_key(source: str, storage: Storage, prefix: str) -> str:
+    """Accept a lake key (``raw/ds/f.csv``), a path under the lake, or a bare name."""
+    root = storage.root.rstrip("/") + "/"
+    if source.startswith(root):
+        return source[len(root) :]
+    if source.startswith("raw/"):
+        return source
+    if "/" not in source:
+        return prefix + source
+    import os
+
+    absolute = os.path.abspath(source)
+    if absolute.startswith(root):
+        return absolute[len(root) :]
+    return source

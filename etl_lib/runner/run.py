@@ -1,0 +1,133 @@
+"""The runner: plan, process each file, publish analytics-ready, record, notify.
+
+``run_dataset`` is what the CLI, the Glue job scripts and the demo call.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+from etl_lib.errors import EtlError
+from etl_lib.ledger.base import FileRecord, RunRecord, utcnow
+from etl_lib.notify.base import RunReport
+from etl_lib.runner.analytics import publish_analytics
+from etl_lib.runner.context import RunContext, process_owner
+from etl_lib.runner.errors import one_line
+from etl_lib.runner.ingest import process_file
+from etl_lib.runner.plan import plan_files
+from etl_lib.spec.schema import check_spec
+
+log = logging.getLogger("etl_lib.run")
+
+STAGES = ("raw-to-processed", "processed-to-analytics", "all")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What ``etl-lib run --json`` prints."""
+
+    report: RunReport
+
+    @property
+    def status(self) -> str:
+        """succeeded | partial | failed."""
+        return self.report.run.status
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every file was processed, 3 when some failed whole, 1 when the run failed."""
+        return {"succeeded": 0, "partial": 3}.get(self.status, 1)
+
+    def as_json(self) -> dict[str, object]:
+        """The PRODUCT.md ``--json`` object (plus per-file details)."""
+        data = self.report.as_dict()
+        return {
+            "run_id": data["run_id"],
+            "dataset": data["dataset"],
+            "stage": data["stage"],
+            "files": data["files"],
+            "files_failed": data["files_failed"],
+            "rows_in": data["rows_in"],
+            "rows_valid": data["rows_valid"],
+            "rows_rejected": data["rows_rejected"],
+            "rows_analytics": data["rows_analytics"],
+            "status": data["status"],
+            "error": data["error"],
+            "file_results": data["file_results"],
+        }
+
+
+def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None = None) -> RunSummary:
+    """Run ``stage`` over the dataset of ``ctx``; record and announce the outcome.
+
+    Bad files do not raise: they are recorded as failed and the run is
+    ``partial``. Errors that stop the whole run (ledger unreachable, bad spec)
+    mark the run ``failed`` and are re-raised after it is recorded.
+    """
+    if stage not in STAGES:
+        raise EtlError(f"unknown stage {stage!r}; allowed: {', '.join(STAGES)}")
+    run = RunRecord(run_id=ctx.run_id, dataset=ctx.dataset, stage=stage, owner=process_owner())
+    ctx.ledger.save_run(run)
+    results: list[FileRecord] = []
+    try:
+        check_spec(ctx.spark, ctx.spec)
+        if stage in ("raw-to-processed", "all"):
+            results = _raw_to_processed(ctx, sources)
+        rows_analytics = 0
+        if stage in ("processed-to-analytics", "all"):
+            rows_analytics = _processed_to_analytics(ctx)
+        failed = [r for r in results if r.status == "failed"]
+        run = run.evolve(
+            status="partial" if failed else "succeeded",
+            files=len(results),
+            files_failed=len(failed),
+            rows_in=sum(r.rows_in for r in results),
+            rows_valid=sum(r.rows_valid for r in results),
+            rows_rejected=sum(r.rows_rejected for r in results),
+            rows_analytics=rows_analytics,
+            finished_at=utcnow(),
+        )
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, EtlError) else one_line(exc)
+        run = run.evolve(status="failed", error=message, finished_at=utcnow(), files=len(results))
+        _record(ctx, run, results)
+        raise
+    _record(ctx, run, results)
+    return RunSummary(RunReport(run, results))
+
+
+def _record(ctx: RunContext, run: RunRecord, results: list[FileRecord]) -> None:
+    try:
+        ctx.ledger.save_run(run)
+    except EtlError as exc:  # the run's files are recorded; say so and go on to notify
+        log.error("could not record run %s: %s", run.run_id, exc)
+    try:
+        ctx.notifier.notify(RunReport(run, results))
+    except Exception as exc:  # a broken notifier must not turn a good run into a failure
+        log.error("could not notify about run %s: %s", run.run_id, one_line(exc))
+
+
+def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> list[FileRecord]:
+    tasks, _ = plan_files(ctx.storage, ctx.ledger, ctx.dataset, sources)
+    results = []
+    for n, task in enumerate(tasks, 1):
+        if ctx.progress:
+            print(f"[{n}/{len(tasks)}] {task.source.key} ({task.reason})", file=sys.stderr, flush=True)
+        results.append(process_file(ctx, task))
+    return results
+
+
+def _processed_to_analytics(ctx: RunContext) -> int:
+    pending = ctx.ledger.files(dataset=ctx.dataset, status="processed")
+    if not pending:
+        return 0
+    if ctx.progress:
+        print(f"analytics-ready: {len(pending)} new or changed file(s)", file=sys.stderr, flush=True)
+    written = publish_analytics(ctx, pending)
+    for record in pending:
+        ctx.ledger.save_file(record.evolve(status="published", dirty_partitions=(), run_id=record.run_id))
+    if ctx.catalog is not None:
+        ctx.catalog.register(ctx.spec, ctx.analytics_prefix())
+    return written

@@ -1,0 +1,91 @@
+"""Load a YAML dataset spec into a ``DatasetSpec``, with one-line errors.
+
+Every problem is reported as ``<file> (dataset 'x'): <field>: <what is wrong>;
+<what is allowed>`` before any data is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from etl_lib.errors import SpecError
+from etl_lib.spec.model import DatasetSpec
+
+
+def load_spec(path: str | Path) -> DatasetSpec:
+    """Read and validate the spec at ``path``; raise ``SpecError`` with a one-line message."""
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise SpecError(path, "spec file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(path, f"{where}invalid YAML: {problem}") from None
+    return parse_spec(raw, path)
+
+
+def parse_spec(raw: Any, path: str = "<spec>") -> DatasetSpec:
+    """Validate an already-parsed YAML document."""
+    if not isinstance(raw, dict):
+        raise SpecError(path, "a spec must be a YAML mapping with at least 'dataset' and 'columns'")
+    dataset = raw.get("dataset") if isinstance(raw.get("dataset"), str) else None
+    try:
+        return DatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(path, _first_error(exc, raw), dataset) from None
+
+
+def _first_error(exc: ValidationError, raw: dict[str, Any]) -> str:
+    """The first pydantic error as ``field: message``, naming columns by name."""
+    error = exc.errors()[0]
+    field = _field_path(error["loc"], raw)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = f"unknown key; {_allowed_keys(error['loc'])}"
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    elif error["type"] == "literal_error":
+        message = f"got {error.get('input')!r}; {message.lower()}"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    return f"{field}: {message}{suffix}" if field else f"{message}{suffix}"
+
+
+def _field_path(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and isinstance(node[item], dict) else None
+            parts[-1] = f"{parts[-1]}[{item}]" + (f" ({name})" if name else "")
+            node = node[item] if isinstance(node, list) else None
+        else:
+            if not str(item)[0].isalpha() and not parts:
+                continue
+            if str(item) in ("str", "int", "float", "bool", "list[str]", "function-after[_valid_regex(), str]"):
+                continue
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    from etl_lib.spec import model
+
+    section = [p for p in loc[:-1] if isinstance(p, str)]
+    cls: type[model.SpecModel] = {
+        (): model.DatasetSpec,
+        ("source",): model.SourceSpec,
+        ("columns",): model.ColumnSpec,
+        ("derived",): model.DerivedSpec,
+        ("expectations",): model.ExpectationSpec,
+    }.get(tuple(section), model.DatasetSpec)
+    return "allowed: " + ", ".join(cls.model_fields)

@@ -1,0 +1,278 @@
+"""The dataset spec as a typed, immutable model.
+
+One model per YAML section. Unknown keys are rejected (``extra="forbid"``) so a
+typo such as ``requried: true`` is an error, not a silently ignored rule.
+Cross-field rules (keys exist, partition column is temporal...) live in
+``DatasetSpec``'s validators so they run before any data is read.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from etl_lib.spec.types import ColumnType, parse_type
+from etl_lib.transform.clean import CLEANERS
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+RESERVED_NAMES = frozenset({"year", "month"})
+METADATA_COLUMNS = ("_source_file", "_ingested_at", "_run_id", "_rescued_data")
+
+DEFAULT_FORMATS: dict[str, list[str]] = {
+    "date": ["yyyy-MM-dd"],
+    "timestamp": ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss.SSS"],
+}
+
+
+class SpecModel(BaseModel):
+    """Base for every spec section: immutable, unknown keys forbidden."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceSpec(SpecModel):
+    """How the delivered files are read."""
+
+    format: Literal["csv"] = Field("csv", description="File format; only csv today.")
+    header: bool = Field(
+        True,
+        description="First record is a header; columns are then matched by header name. "
+        "With false, columns are taken by position in spec order.",
+    )
+    delimiter: str = Field(",", description="Field separator: one character (use \\t for tab).")
+    quote: str = Field('"', description="Quote character (RFC 4180: a doubled quote escapes).")
+    encoding: str = Field("utf-8", description="Character set of the file; a UTF-8 BOM is ignored.")
+    extra_columns: Literal["rescue", "ignore", "reject_file"] = Field(
+        "rescue",
+        description="Headers the spec does not name: keep them in _rescued_data (rescue), "
+        "drop them (ignore) or fail the whole file (reject_file).",
+    )
+    null_values: list[str] = Field(
+        default_factory=list,
+        description="Raw values read as null in every column (e.g. ['NULL', 'N/A']).",
+    )
+
+    @field_validator("delimiter", "quote")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        value = value.replace("\\t", "\t")
+        if len(value) != 1:
+            raise ValueError(f"must be exactly one character, got {value!r}")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; e.g. utf-8, latin-1, cp1252, utf-16") from None
+        return value
+
+
+Scalar = str | int | float | bool
+
+
+class ColumnSpec(SpecModel):
+    """One output column: where it comes from, how it is cleaned, typed and checked."""
+
+    name: str = Field(description="Output name, lower-case snake_case.")
+    type: str = Field("string", description="string|int|bigint|double|boolean|date|timestamp|decimal(p,s)")
+    source: str | list[str] | None = Field(
+        None, description="Header(s) in the file when they differ from name; the first present wins."
+    )
+    required: bool = Field(False, description="A missing (null or empty) value rejects the row.")
+    clean: list[str] = Field(default_factory=list, description="Built-in cleaning rules, in order.")
+    format: str | list[str] | None = Field(
+        None, description="date/timestamp patterns (Spark datetime patterns), tried in order."
+    )
+    allowed: list[Scalar] | None = Field(None, description="The only values accepted.")
+    min: Scalar | None = Field(None, description="Smallest accepted value (inclusive).")
+    max: Scalar | None = Field(None, description="Largest accepted value (inclusive).")
+    pattern: str | None = Field(None, description="Regular expression the cleaned value must match.")
+    pii: bool = Field(False, description="Hashed with sha256 in analytics-ready.")
+    description: str | None = Field(None, description="Free text for people and the catalog.")
+
+    @field_validator("name")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        if not re.match(NAME_PATTERN, value):
+            raise ValueError(f"column name {value!r} must be lower-case snake_case ([a-z][a-z0-9_]*)")
+        if value in RESERVED_NAMES:
+            raise ValueError(f"column name {value!r} is reserved for the partition folders")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        return parse_type(value).text
+
+    @field_validator("clean")
+    @classmethod
+    def _known_cleaners(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in CLEANERS]
+        if unknown:
+            raise ValueError(f"unknown clean rule(s) {unknown}; allowed: {', '.join(CLEANERS)}")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> ColumnSpec:
+        ctype = self.column_type
+        if self.format is not None and not ctype.is_temporal:
+            raise ValueError(f"'format' applies to date/timestamp columns, not {ctype.text}")
+        if (self.min is not None or self.max is not None) and not (ctype.is_numeric or ctype.is_temporal):
+            raise ValueError(f"'min'/'max' apply to numeric, date and timestamp columns, not {ctype.text}")
+        if ctype.is_numeric:
+            for bound in ("min", "max"):
+                value = getattr(self, bound)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                    raise ValueError(f"'{bound}' of a {ctype.text} column must be a number, got {value!r}")
+        return self
+
+    @property
+    def column_type(self) -> ColumnType:
+        """The parsed type."""
+        return parse_type(self.type)
+
+    @property
+    def sources(self) -> list[str]:
+        """Header names this column is read from, in order of preference."""
+        if self.source is None:
+            return [self.name]
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+    @property
+    def formats(self) -> list[str]:
+        """The date/timestamp patterns to try, defaults included."""
+        if self.format is None:
+            return DEFAULT_FORMATS.get(self.column_type.text, [])
+        return [self.format] if isinstance(self.format, str) else list(self.format)
+
+
+class DerivedSpec(SpecModel):
+    """A column computed by a Spark SQL expression over the typed columns."""
+
+    name: str = Field(description="Output name, lower-case snake_case.")
+    expr: str = Field(description="Spark SQL expression, e.g. \"amount * 100\".")
+    type: str | None = Field(None, description="Optional type the result is cast to.")
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        return ColumnSpec._snake_case(value)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str | None) -> str | None:
+        return None if value is None else parse_type(value).text
+
+
+EXPECTATION_TYPES = (
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_unique",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_match_regex",
+    "expect_table_row_count_to_be_between",
+    "expect_column_mean_to_be_between",
+    "expect_column_distinct_values_to_be_in_set",
+)
+
+
+class ExpectationSpec(SpecModel):
+    """A batch-level data-quality check, run with Great Expectations on each file's valid rows."""
+
+    type: str = Field(description="A Great Expectations expectation name (snake_case).")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Its arguments (column, min_value...).")
+    on_failure: Literal["fail", "warn"] = Field(
+        "fail", description="fail: the file fails whole, nothing is written; warn: recorded only."
+    )
+
+    @field_validator("type")
+    @classmethod
+    def _known_expectation(cls, value: str) -> str:
+        if value not in EXPECTATION_TYPES:
+            raise ValueError(f"unknown expectation {value!r}; allowed: {', '.join(EXPECTATION_TYPES)}")
+        return value
+
+
+class DatasetSpec(SpecModel):
+    """A dataset: one customer file kind, from raw CSV to analytics-ready Parquet."""
+
+    dataset: str = Field(description="[a-z][a-z0-9_]*; also the Athena table name.")
+    description: str | None = None
+    source: SourceSpec = Field(default_factory=SourceSpec)  # type: ignore[arg-type]
+    columns: list[ColumnSpec] = Field(min_length=1, description="Output columns, in order.")
+    derived: list[DerivedSpec] = Field(default_factory=list)
+    keys: list[str] = Field(default_factory=list, description="One row per key in analytics-ready.")
+    latest_by: str | None = Field(None, description="Column deciding which row of a key wins.")
+    partition_by: str | None = Field(None, description="date/timestamp column -> year=/month= folders.")
+    expectations: list[ExpectationSpec] = Field(default_factory=list)
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_name(cls, value: str) -> str:
+        if not re.match(NAME_PATTERN, value):
+            raise ValueError(f"dataset name {value!r} must match [a-z][a-z0-9_]*")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> DatasetSpec:
+        names = [c.name for c in self.columns] + [d.name for d in self.derived]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate column name(s) {duplicates}; every column and derived name must be unique")
+        known = ", ".join(names)
+        for key in self.keys:
+            if key not in names:
+                raise ValueError(f"keys: unknown column {key!r}; known columns: {known}")
+        if self.latest_by is not None and self.latest_by not in names:
+            raise ValueError(f"latest_by: unknown column {self.latest_by!r}; known columns: {known}")
+        if self.latest_by is not None and not self.keys:
+            raise ValueError("latest_by needs keys: it decides which row of a key wins")
+        if self.partition_by is not None:
+            if self.partition_by not in names:
+                raise ValueError(f"partition_by: unknown column {self.partition_by!r}; known columns: {known}")
+            ptype = self.type_of(self.partition_by)
+            if ptype not in ("date", "timestamp"):
+                temporal = [n for n in names if self.type_of(n) in ("date", "timestamp")]
+                raise ValueError(
+                    f"partition_by: column {self.partition_by!r} is {ptype or 'untyped'}, "
+                    f"it must be a date or timestamp column; candidates: {temporal or 'none'}"
+                )
+        return self
+
+    def type_of(self, name: str) -> str | None:
+        """The declared type of a column or derived column (None when a derived one is untyped)."""
+        for col in self.columns:
+            if col.name == name:
+                return col.type
+        for der in self.derived:
+            if der.name == name:
+                return der.type
+        return None
+
+    @property
+    def column_names(self) -> list[str]:
+        """Spec and derived column names, in output order."""
+        return [c.name for c in self.columns] + [d.name for d in self.derived]
+
+    @property
+    def pii_columns(self) -> list[str]:
+        """Columns hashed in analytics-ready."""
+        return [c.name for c in self.columns if c.pii]

@@ -1,0 +1,65 @@
+"""The lake's storage interface: list, read a few bytes, move, delete.
+
+Spark reads and writes the data itself; this interface does the small metadata
+work around it (finding raw files, checksums, publishing staged files). Local:
+a folder (``LocalStorage``); AWS: S3 through boto3.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object (file) in the lake, by key relative to the lake root."""
+
+    key: str
+    size: int
+    modified: float
+    """Seconds since the epoch."""
+
+
+class Storage(abc.ABC):
+    """A lake root: keys are ``/``-separated paths relative to it."""
+
+    root: str
+
+    @abc.abstractmethod
+    def uri(self, key: str) -> str:
+        """The path Spark uses for ``key`` (a local path or an ``s3://`` URI)."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every object below ``prefix`` (recursive), sorted by key."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """Open an object for reading bytes."""
+
+    @abc.abstractmethod
+    def checksum(self, key: str) -> str:
+        """A content checksum: equal content gives an equal checksum."""
+
+    @abc.abstractmethod
+    def move(self, src: str, dst: str) -> None:
+        """Move one object; ``dst`` is replaced if present."""
+
+    @abc.abstractmethod
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete objects; missing ones are ignored."""
+
+    @abc.abstractmethod
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete everything below ``prefix``."""
+
+    @abc.abstractmethod
+    def write_text(self, key: str, text: str) -> None:
+        """Write a small text object (reports, markers)."""
+
+    def exists(self, prefix: str) -> bool:
+        """True when at least one object lies below ``prefix``."""
+        return bool(self.list(prefix))

@@ -1,0 +1,33 @@
+"""Partition columns: ``year=YYYY/month=MM`` from a date/timestamp column."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from etl_lib.spec.model import DatasetSpec
+
+PARTITION_COLUMNS = ("year", "month")
+
+
+def with_partition_columns(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
+    """Add ``year`` (``YYYY``) and ``month`` (``MM``) as strings, from ``partition_by``
+    or, when the spec has none, from ``_ingested_at``."""
+    source = spec.partition_by or "_ingested_at"
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.withColumns(
+            {
+                "year": F.date_format(F.col(source), "yyyy"),
+                "month": F.date_format(F.col(source), "MM"),
+            }
+        )
+
+    return transform
+
+
+def partition_path(year: str, month: str) -> str:
+    """The folder of one partition, relative to the dataset folder."""
+    return f"year={year}/month={month}"
