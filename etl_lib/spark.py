@@ -26,6 +26,7 @@ def configure_session(spark: SparkSession) -> SparkSession:
 
 def local_session(app_name: str = "etl_lib", master: str | None = None) -> SparkSession:
     """A local SparkSession sized for a laptop (or the one ``spark-submit`` made)."""
+    _quiet_jvm_logs()
     builder = SparkSession.builder.appName(app_name)
     # spark-submit's --master wins; plain `python` defaults to local[*].
     master = master or os.environ.get("ETL_LIB_MASTER")
@@ -36,7 +37,21 @@ def local_session(app_name: str = "etl_lib", master: str | None = None) -> Spark
         .config("spark.sql.shuffle.partitions", os.environ.get("ETL_LIB_SHUFFLE_PARTITIONS", "8"))
         .config("spark.driver.memory", os.environ.get("ETL_LIB_DRIVER_MEMORY", "2g"))
         .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("ETL_LIB_SPARK_LOG_LEVEL", "ERROR"))
     return configure_session(spark)
+
+
+def _quiet_jvm_logs() -> None:
+    """Point a not-yet-started JVM at our log4j2 file (errors only), unless the
+    user configured logging or runs under spark-submit, which owns the JVM."""
+    if os.environ.get("ETL_LIB_VERBOSE") or "PYSPARK_SUBMIT_ARGS" in os.environ or "SPARK_SUBMIT" in os.environ:
+        return
+    if SparkSession.getActiveSession() is not None:
+        return
+    config = os.path.join(os.path.dirname(__file__), "log4j2.properties")
+    os.environ["PYSPARK_SUBMIT_ARGS"] = (
+        f'--driver-java-options "-Dlog4j2.configurationFile=file:{config}" pyspark-shell'
+    )

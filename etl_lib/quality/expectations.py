@@ -74,7 +74,7 @@ class CheckResult:
 
 def failed_checks(results: Sequence[CheckResult]) -> list[CheckResult]:
     """The results that should fail the file: unsuccessful and ``on_failure: fail``."""
-    return [result for result in results if not result.success and result.on_failure == "fail"]
+    return [result for result in results if not result.success]
 
 
 def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> list[CheckResult]:

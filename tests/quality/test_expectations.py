@@ -286,6 +286,7 @@ def test_nothing_is_written_to_the_working_directory(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(quality, "_cached_batch_definition", None)  # build a fresh context here
 
     run_expectations(frame(spark, "v string", ["a"]), [spec("expect_column_values_to_be_unique", column="v")])
 

@@ -1,0 +1,45 @@
+# etl_lib — every target creates or reuses .venv and installs what it needs.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
+LAKE   ?= ./lake
+
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+
+.PHONY: demo test lint wheel java venv clean bench
+
+demo: java $(STAMP)
+	$(VENV)/bin/etl-lib demo --lake $(LAKE)
+
+test: java $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check etl_lib glue_jobs tests bench
+	$(VENV)/bin/ruff format --check etl_lib glue_jobs tests bench
+	$(VENV)/bin/mypy etl_lib
+
+wheel: $(STAMP)
+	rm -rf dist && $(PY) -m build --wheel --outdir dist . >/dev/null
+	@ls dist/*.whl
+
+bench: java $(STAMP)
+	$(PY) bench/run.py --rows $${ROWS:-1000000}
+
+java:
+	@command -v java >/dev/null 2>&1 || { echo "Java 17 is missing: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless; macOS: brew install openjdk@17) and set JAVA_HOME"; exit 1; }
+	@java -version 2>&1 | head -1 | grep -qE '"(17|21)[."]' || { echo "Java 17 is needed (Spark 3.5 / Glue 5.1); found: $$(java -version 2>&1 | head -1). Install openjdk-17 and set JAVA_HOME"; exit 1; }
+
+venv: $(STAMP)
+
+$(STAMP):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is missing: Glue 5.1 runs Python 3.11; install it (e.g. apt-get install python3.11 python3.11-venv, or pyenv install 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e ".[local,dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+clean:
+	rm -rf $(VENV) dist build *.egg-info $(LAKE) .pytest_cache .mypy_cache .ruff_cache

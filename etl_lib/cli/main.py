@@ -1,0 +1,112 @@
+"""``etl-lib``: run, demo, query, ddl, validate-spec, runs.
+
+Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
+stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
+some files failed whole; 2 bad arguments or spec; 1 the run could not proceed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from etl_lib.errors import ConfigError, EtlError, SpecError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="etl-lib", description="Spec-driven CSV pipelines on Spark and AWS Glue.")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log details and show stack traces")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="process new raw files of a dataset")
+    run.add_argument("--spec", required=True, help="dataset spec (YAML)")
+    run.add_argument("--lake", required=True, help="lake root folder")
+    run.add_argument("--stage", default="all", choices=["raw-to-processed", "processed-to-analytics", "all"])
+    run.add_argument("--source", nargs="+", metavar="FILE", help="only these raw files (key or path)")
+    run.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    run.add_argument("--json", action="store_true", help="print one JSON object with the run's counts")
+    run.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
+
+    demo = sub.add_parser("demo", help="run the sample bank data end to end and query it")
+    demo.add_argument("--lake", default="./lake", help="lake folder to (re)create (default ./lake)")
+    demo.add_argument("--master", help="Spark master")
+
+    query = sub.add_parser("query", help="Spark SQL over analytics-ready tables")
+    query.add_argument("--lake", required=True)
+    query.add_argument("--spec", required=True, action="append", help="a dataset spec; repeat for more tables")
+    query.add_argument("sql", help='e.g. "SELECT count(*) FROM transactions"')
+    query.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    query.add_argument("--master", help="Spark master")
+
+    ddl = sub.add_parser("ddl", help="print the Athena CREATE TABLE for a dataset")
+    ddl.add_argument("--spec", required=True)
+    ddl.add_argument("--location", required=True, help="s3://bucket/analytics-ready/{dataset}/")
+    ddl.add_argument("--database", default="default")
+
+    validate = sub.add_parser("validate-spec", help="check a spec without reading data")
+    validate.add_argument("spec", nargs="+")
+
+    runs = sub.add_parser("runs", help="list recent runs from the ledger")
+    runs.add_argument("--lake", required=True)
+    runs.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    runs.add_argument("--run", help="show the files of one run")
+    runs.add_argument("--dataset")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``etl-lib`` and ``python -m etl_lib``."""
+    args = build_parser().parse_args(argv)
+    if args.verbose:
+        os.environ["ETL_LIB_VERBOSE"] = "1"
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from etl_lib.cli import commands
+
+    handler = {
+        "run": commands.cmd_run,
+        "demo": commands.cmd_demo,
+        "query": commands.cmd_query,
+        "ddl": commands.cmd_ddl,
+        "validate-spec": commands.cmd_validate_spec,
+        "runs": commands.cmd_runs,
+    }[args.command]
+    try:
+        return handler(args)
+    except (SpecError, ConfigError) as exc:
+        return _fail(args, exc, EXIT_USAGE)
+    except EtlError as exc:
+        return _fail(args, exc, EXIT_FAILED)
+    except KeyboardInterrupt:
+        print("etl-lib: interrupted; run again to finish (completed files are kept)", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from etl_lib.runner.errors import one_line
+
+        return _fail(args, exc, EXIT_FAILED, one_line(exc))
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int, message: str | None = None) -> int:
+    if args.verbose:
+        traceback.print_exception(exc)
+    text = message or str(exc)
+    if getattr(args, "json", False):
+        print(json.dumps({"status": "failed", "error": text}))
+    print(f"etl-lib: {text}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
