@@ -55,6 +55,7 @@ CARD = ["Card payment", "Card payment, contactless", "Online purchase", 'Order "
 TRANSFER = ["Rent, flat 3B", "Transfer to savings", 'Invoice 2024-0012 "Web design"', "Gift for Anna's birthday",
             "Shared dinner, thanks!", "Utilities Q1", "Loan repayment"]
 FEES = ["Monthly account fee", "Card fee", "Overdraft interest", "FX fee"]
+N_CARD, N_MERCHANTS, N_TRANSFER, N_FEES = len(CARD), len(MERCHANTS), len(TRANSFER), len(FEES)
 BAD_KINDS = ["bad_amount", "na_amount", "euro_amount", "negative", "missing_id", "missing_account", "missing_ts",
              "missing_amount", "bad_date", "bad_currency", "bad_type", "iban_spaces", "extra_field",
              "missing_field"]
@@ -84,25 +85,23 @@ class _Maker:
         """A valid row with a timestamp in days [day_lo, day_hi)."""
         r = self.rng.random
         account, currency = self.accounts[int(r() * 5000)]
-        ts = f"{self.day_iso[day_lo + int(r() * (day_hi - day_lo))]} {self.times[int(r() * 86400)]}"
+        ts = self.day_iso[day_lo + int(r() * (day_hi - day_lo))] + " " + self.times[int(r() * 86400)]
         roll = r()
-        merchant = iban = ""
         if roll < 0.55:
-            kind, desc = "withdrawal", CARD[int(r() * len(CARD))]
-            merchant = MERCHANTS[int(r() * len(MERCHANTS))]
             cents = 350 + int(r() * 25000)
-        elif roll < 0.70:
-            kind, desc = "deposit", "Salary"
-            iban = self.ibans[int(r() * 500)]
+            return [tid, account, ts, f"{cents // 100}.{cents % 100:02d}", currency, "withdrawal",
+                    CARD[int(r() * N_CARD)], MERCHANTS[int(r() * N_MERCHANTS)], ""]
+        if roll < 0.70:
             cents = 180000 + int(r() * 340000)
-        elif roll < 0.90:
-            kind, desc = "transfer", TRANSFER[int(r() * len(TRANSFER))]
-            iban = self.ibans[int(r() * 500)]
+            return [tid, account, ts, f"{cents // 100}.{cents % 100:02d}", currency, "deposit", "Salary", "",
+                    self.ibans[int(r() * 500)]]
+        if roll < 0.90:
             cents = 1000 + int(r() * 150000)
-        else:
-            kind, desc, merchant = "fee", FEES[int(r() * len(FEES))], "Northwind Savings"
-            cents = 150 + int(r() * 1100)
-        return [tid, account, ts, "%d.%02d" % divmod(cents, 100), currency, kind, desc, merchant, iban]
+            return [tid, account, ts, f"{cents // 100}.{cents % 100:02d}", currency, "transfer",
+                    TRANSFER[int(r() * N_TRANSFER)], "", self.ibans[int(r() * 500)]]
+        cents = 150 + int(r() * 1100)
+        return [tid, account, ts, f"{cents // 100}.{cents % 100:02d}", currency, "fee", FEES[int(r() * N_FEES)],
+                "Northwind Savings", ""]
 
     def harmless(self, row: list[str]) -> None:
         """Dirt the spec's clean rules and formats absorb: the row stays valid."""
@@ -190,6 +189,8 @@ def generate(rows: int, bad_share: float, dup_share: float, files: int, out: str
     n_bad = n_dup = 0
     paths: list[str] = []
     index = 0
+    random_ = rng.random
+    make = maker.row
     for f, size in enumerate(sizes):
         day_lo, day_hi = DAYS * f // files, max(DAYS * (f + 1) // files, DAYS * f // files + 1)
         sources = list(reservoir) if files > 1 else reservoir  # earlier files only
@@ -197,44 +198,40 @@ def generate(rows: int, bad_share: float, dup_share: float, files: int, out: str
         with open(path, "w", newline="", encoding="utf-8", buffering=1 << 20) as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(HEADER)
-            chunk: list[list[str]] = []
-            for _ in range(size):
-                is_dup = False
-                if index >= dup_region_start:
-                    if dup_left and rng.random() * dup_region_left < dup_left and sources:
-                        is_dup = True
-                        dup_left -= 1
-                    dup_region_left -= 1
-                if is_dup:
-                    chunk.append(sources[int(rng.random() * len(sources))])
-                    n_dup += 1
-                else:
-                    nondup_remaining = (rows - index) - dup_left
-                    row = maker.row(f"TX{next_id:010d}", day_lo, day_hi)
+            for chunk_start in range(0, size, CHUNK):
+                chunk: list[list[str]] = []
+                for _ in range(min(CHUNK, size - chunk_start)):
+                    if index >= dup_region_start:
+                        dup_region_left -= 1
+                        if dup_left and sources and random_() * (dup_region_left + 1) < dup_left:
+                            dup_left -= 1
+                            n_dup += 1
+                            chunk.append(sources[int(random_() * len(sources))])
+                            index += 1
+                            continue
+                    row = make(f"TX{next_id:010d}", day_lo, day_hi)
                     next_id += 1
-                    if bad_left and rng.random() * nondup_remaining < bad_left:
+                    # exact count: bad_left among the non-dup rows still to come, this one included
+                    if bad_left and random_() * (rows - index - dup_left) < bad_left:
                         row = maker.bad(row)
                         bad_left -= 1
                         n_bad += 1
                     else:
-                        roll = rng.random()
+                        roll = random_()
                         if roll < HARMLESS_SHARE:
                             maker.harmless(row)
                         elif roll < HARMLESS_SHARE + NEWLINE_SHARE:
                             row[6] = 'Card payment\nref. "gift", wrapped'
                         seen_valid += 1
-                        if len(reservoir) < RESERVOIR:
+                        if seen_valid <= RESERVOIR:
                             reservoir.append(row)
                         else:
-                            slot = int(rng.random() * seen_valid)
+                            slot = int(random_() * seen_valid)
                             if slot < RESERVOIR:
                                 reservoir[slot] = row
                     chunk.append(row)
-                index += 1
-                if len(chunk) >= CHUNK:
-                    writer.writerows(chunk)
-                    chunk = []
-            writer.writerows(chunk)
+                    index += 1
+                writer.writerows(chunk)
         paths.append(str(path))
     size_bytes = sum(os.path.getsize(p) for p in paths)
     return {"rows": rows, "bad": n_bad, "dups": n_dup, "files": files, "bytes": size_bytes,

@@ -46,7 +46,10 @@ _INTERNAL_FIELDS = frozenset(
 _COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
 _COLUMN_LIST_ARGUMENTS = ("column_list",)
 _INDEX_KEY = "etl_lib_index"
-_INSTALL_HINT = "great_expectations is not installed; install the local extra: pip install 'etl_lib[local]'"
+_INSTALL_HINT = (
+    "great_expectations is not installed; install the local extra: pip install 'etl_lib[local]' "
+    "(on Glue: add etl_lib[quality] to --additional-python-modules)"
+)
 
 
 class ExpectationError(EtlError, ValueError):
@@ -74,7 +77,7 @@ class CheckResult:
 
 def failed_checks(results: Sequence[CheckResult]) -> list[CheckResult]:
     """The results that should fail the file: unsuccessful and ``on_failure: fail``."""
-    return [result for result in results if not result.success]
+    return [result for result in results if not result.success and result.on_failure == "fail"]
 
 
 def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> list[CheckResult]:
@@ -101,20 +104,24 @@ def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> 
     if cache_here:
         df.persist()
     try:
-        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
-        outcome = batch.validate(suite, result_format=_RESULT_FORMAT)
+        # One validation at a time: Great Expectations keeps the batch under a fixed id on
+        # shared engine state, so two threads would validate each other's DataFrames.
+        with threading.Lock():
+            batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+            outcome = batch.validate(suite, result_format=_RESULT_FORMAT)
     finally:
         if cache_here:
             df.unpersist()
 
-    by_index = {int(r.expectation_config.meta[_INDEX_KEY]): r for r in outcome.results}
+    by_index = {_index_of(r): r for r in outcome.results}
     return [_to_check_result(index, spec, by_index[index]) for index, spec in enumerate(expectations)]
 
 
 # --- Great Expectations plumbing ---------------------------------------------------------
 
-_lock = threading.Lock()
-_cached_batch_definition: BatchDefinition | None = None
+_context_lock = threading.Lock()
+_validate_lock = threading.Lock()
+_cached_batch_definition: BatchDefinition[Any] | None = None
 
 
 def _import_expectations() -> Any:
@@ -130,10 +137,10 @@ def _import_expectations() -> Any:
     return gxe
 
 
-def _batch_definition() -> BatchDefinition:
+def _batch_definition() -> BatchDefinition[Any]:
     """A whole-DataFrame batch definition on an ephemeral context, built once per process."""
     global _cached_batch_definition
-    with _lock:
+    with _context_lock:
         if _cached_batch_definition is None:
             import great_expectations as gx
             from great_expectations.data_context.types.base import (
@@ -210,6 +217,14 @@ def _one_line(exc: Any) -> str:
 
 
 # --- Results ----------------------------------------------------------------------------
+
+
+def _index_of(result: ExpectationValidationResult) -> int:
+    """The position in the spec list that ``run_expectations`` tagged the expectation with."""
+    config = result.expectation_config
+    if config is None or config.meta is None or _INDEX_KEY not in config.meta:
+        raise RuntimeError("Great Expectations returned a result without the expectation it belongs to")
+    return int(config.meta[_INDEX_KEY])
 
 
 def _to_check_result(index: int, spec: ExpectationSpec, result: ExpectationValidationResult) -> CheckResult:

@@ -9,6 +9,8 @@ quoted newlines intact; it also reads each file as one partition, which makes
 
 from __future__ import annotations
 
+import codecs
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -34,7 +36,7 @@ def read_csv_strings(spark: SparkSession, path: str, spec: DatasetSpec, mapping:
         .option("sep", source.delimiter)
         .option("quote", source.quote)
         .option("escape", source.quote)
-        .option("encoding", source.encoding)
+        .option("encoding", java_charset(source.encoding))
         .option("multiLine", True)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
@@ -59,6 +61,16 @@ def read_csv_strings(spark: SparkSession, path: str, spec: DatasetSpec, mapping:
         F.col(CORRUPT),
         F.col("_source_row"),
     )
+
+
+def java_charset(encoding: str) -> str:
+    """The JVM's name for a Python codec name (``latin-1`` -> ``ISO-8859-1``)."""
+    name = codecs.lookup(encoding).name  # canonical: utf-8, iso8859-1, cp1252, utf-16-le...
+    if name.startswith("iso8859-"):
+        return "ISO-8859-" + name.split("-", 1)[1]
+    if name.startswith("cp125"):
+        return "windows-" + name[2:]
+    return {"utf-16-le": "UTF-16LE", "utf-16-be": "UTF-16BE", "mac-roman": "x-MacRoman"}.get(name, name.upper())
 
 
 def _rescued(mapping: ColumnMapping, spec: DatasetSpec) -> Column:

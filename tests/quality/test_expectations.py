@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,7 @@ def test_every_spec_expectation_type_has_a_case() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.type for case in CASES])
 def test_expectation_passes_on_good_data_and_fails_on_bad(spark: SparkSession, case: Case) -> None:
-    check = ExpectationSpec(type=case.type, kwargs=case.kwargs)
+    check = spec(case.type, **case.kwargs)
 
     [good] = run_expectations(frame(spark, case.schema, case.good), [check])
     [bad] = run_expectations(frame(spark, case.schema, case.bad), [check])
@@ -213,8 +214,10 @@ def test_failed_checks_on_real_results(spark: SparkSession) -> None:
         ),
         (
             spec("expect_column_values_to_not_be_null", colum="amount"),
-            r"^expectations\[0\] expect_column_values_to_not_be_null: unknown argument\(s\) \['colum'\]; "
-            r"allowed: column, mostly",
+            (
+                r"^expectations\[0\] expect_column_values_to_not_be_null: unknown argument\(s\) \['colum'\]; "
+                r"allowed: column, mostly"
+            ),
         ),
         (
             spec("expect_column_values_to_be_in_set", column="amount"),
@@ -280,6 +283,16 @@ def test_context_is_built_once_per_process(spark: SparkSession) -> None:
     run_expectations(frame(spark, "v string", ["a"]), [spec("expect_column_values_to_not_be_null", column="v")])
 
     assert quality._batch_definition() is quality._batch_definition()
+
+
+def test_concurrent_calls_each_check_their_own_dataframe(spark: SparkSession) -> None:
+    check = [spec("expect_column_values_to_not_be_null", column="v")]
+    frames = [frame(spark, "v string", ["a"] * 3), frame(spark, "v string", ["a", None, None])] * 2
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda df: run_expectations(df, check)[0], frames))
+
+    assert [r.observed for r in results] == ["0 unexpected values of 3 (0%)", "2 unexpected values of 3 (66.7%)"] * 2
 
 
 def test_nothing_is_written_to_the_working_directory(
