@@ -1,7 +1,9 @@
 """The local ledger: one SQLite file, by default ``{lake}/_meta/ledger.sqlite``.
 
 Claims are conditional updates inside an immediate transaction, so two local
-processes never both claim a file. ``fail_on`` names operations that raise
+processes never both claim a file. A claim is taken over at once when its run
+has ended (recorded as failed) or was a process on this host that no longer
+exists, and after ``stale_after_s`` otherwise. ``fail_on`` names operations that raise
 ``LedgerError``: a switch to test the pipeline's error paths without a cloud.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, fields
@@ -95,7 +98,7 @@ class SqliteLedger(Ledger):
                 current = self.get_file(record.dataset, record.source_key)
                 if current is not None and current.status == "claimed" and current.run_id != record.run_id:
                     age = (utcnow() - current.updated_at).total_seconds()
-                    if age < stale_after_s:
+                    if age < stale_after_s and self._run_is_live(current.run_id):
                         raise ClaimConflict(
                             f"{record.source_key}: claimed by run {current.run_id} {age:.0f}s ago; "
                             f"it is taken over after {stale_after_s:.0f}s if that run died"
@@ -114,6 +117,24 @@ class SqliteLedger(Ledger):
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger {self.path}: claim of {record.source_key} failed: {exc}") from None
         return current
+
+    def _run_is_live(self, run_id: str) -> bool:
+        """False when the claiming run has ended, or was a process on this host that is gone."""
+        row = self._conn.execute("SELECT status, owner FROM runs WHERE run_id = ? LIMIT 1", (run_id,)).fetchone()
+        if row is None:
+            return True
+        if row["status"] != "running":
+            return False
+        host, _, pid = (row["owner"] or "").rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            return True
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def save_file(self, record: FileRecord) -> None:
         """Store the new state of a file and append it to the history."""

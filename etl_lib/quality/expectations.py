@@ -106,7 +106,7 @@ def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> 
     try:
         # One validation at a time: Great Expectations keeps the batch under a fixed id on
         # shared engine state, so two threads would validate each other's DataFrames.
-        with threading.Lock():
+        with _validate_lock:
             batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
             outcome = batch.validate(suite, result_format=_RESULT_FORMAT)
     finally:

@@ -28,8 +28,8 @@ def staged_files(storage: Storage, staging: str, ext: str) -> dict[str, list[str
     grouped: dict[str, list[str]] = defaultdict(list)
     for obj in storage.list(staging):
         name = posixpath.basename(obj.key)
-        if not name.startswith("part-") or not name.endswith(ext):
-            continue
+        if not name.startswith("part-") or not name.endswith(ext) or obj.size == 0:
+            continue  # Spark writes an empty part file for an empty output: nothing to publish
         partition = posixpath.relpath(posixpath.dirname(obj.key), staging)
         grouped["" if partition == "." else partition].append(obj.key)
     return grouped
