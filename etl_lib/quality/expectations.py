@@ -4,8 +4,9 @@ Each ``ExpectationSpec`` names a Great Expectations expectation in snake_case
 (``expect_column_values_to_not_be_null``) and its arguments. ``run_expectations``
 turns them into ``gx.expectations`` objects, checks their arguments and column
 names against the DataFrame's schema before any Spark job runs, validates them
-all in one suite on Spark (metrics are Spark aggregations; no rows come back to
-the driver) and returns one ``CheckResult`` per spec, in spec order.
+all in one suite on Spark and returns one ``CheckResult`` per spec, in spec order.
+Metrics are Spark aggregations: no rows come back to the driver (a distinct-values
+check brings back that column's distinct values, nothing more).
 
 The ``observed`` text of a result holds counts and the spec's own bounds, never
 a value from the data: it ends up in logs, the run ledger and notifications.

@@ -1,0 +1,120 @@
+"""The CLI end to end on the sample bank data, plus its error contract."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from etl_lib.cli.main import main
+from etl_lib.config import open_ledger, open_storage
+
+SPECS = ["clients", "accounts", "transactions"]
+
+
+@pytest.fixture(scope="module")
+def demo_lake(spark, tmp_path_factory, request) -> Path:
+    """The demo, run once for this module."""
+    lake = tmp_path_factory.mktemp("demo") / "lake"
+    assert main(["demo", "--lake", str(lake)]) == 0
+    return lake
+
+
+def test_demo_reconciles_every_sample_file(demo_lake: Path, repo: Path) -> None:
+    expected = json.loads((repo / "sample_csv" / "expected_counts.json").read_text())
+    storage = open_storage(str(demo_lake))
+    ledger = open_ledger(None, storage)
+    seen = {}
+    for name in SPECS:
+        for run in ledger.runs(dataset=name, limit=10):
+            for record in ledger.history(run.run_id):
+                if record.status in ("processed", "published"):
+                    seen[(run.run_id, record.source_key)] = record
+    by_file: dict[str, list] = {}
+    for (_, key), record in seen.items():
+        by_file.setdefault(key.split("/", 1)[1], []).append((record.rows_in, record.rows_rejected))
+    for delivered, counts in expected.items():
+        key = delivered.split("/", 1)[1]
+        assert (counts["rows"], counts["rejected"]) in by_file[key], delivered
+        for rows_in, rejected in by_file[key]:
+            assert rows_in >= rejected
+
+
+def test_demo_analytics_has_one_row_per_key(demo_lake: Path, repo: Path, capsys) -> None:
+    specs = [arg for name in SPECS for arg in ("--spec", str(repo / "sample_csv" / "specs" / f"{name}.yaml"))]
+    sql = (
+        "SELECT (SELECT count(*) FROM clients) AS c, (SELECT count(DISTINCT client_id) FROM clients) AS cd, "
+        "(SELECT count(*) FROM accounts) AS a, (SELECT count(*) FROM transactions) AS t, "
+        "(SELECT count(DISTINCT transaction_id) FROM transactions) AS td"
+    )
+    capsys.readouterr()
+    assert main(["query", "--lake", str(demo_lake), *specs, sql]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert last == ["291", "291", "507", "3000", "3000"]
+
+
+def test_run_json_is_one_object_and_rerun_adds_nothing(demo_lake: Path, repo: Path, tmp_path: Path, capsys) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(demo_lake / "raw" / "accounts", lake / "raw" / "accounts")
+    spec = str(repo / "sample_csv" / "specs" / "accounts.yaml")
+    capsys.readouterr()
+    assert main(["run", "--spec", spec, "--lake", str(lake), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert {k: first[k] for k in ("files", "rows_in", "rows_valid", "rows_rejected", "status")} == {
+        "files": 2,
+        "rows_in": 532,
+        "rows_valid": 524,
+        "rows_rejected": 8,
+        "status": "succeeded",
+    }
+    assert first["rows_analytics"] == 507 and first["run_id"]
+    assert main(["run", "--spec", spec, "--lake", str(lake), "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert (second["files"], second["rows_in"], second["rows_analytics"]) == (0, 0, 0)
+    assert main(["runs", "--lake", str(lake)]) == 0
+    listing = capsys.readouterr().out
+    assert first["run_id"] in listing and second["run_id"] in listing
+
+
+def test_partial_run_exits_3(spark, tmp_path: Path, repo: Path, capsys) -> None:
+    lake = tmp_path / "lake"
+    (lake / "raw" / "accounts").mkdir(parents=True)
+    (lake / "raw" / "accounts" / "broken.csv.gz").write_bytes(b"not gzip")
+    spec = str(repo / "sample_csv" / "specs" / "accounts.yaml")
+    assert main(["run", "--spec", spec, "--lake", str(lake), "--json"]) == 3
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "partial"
+    assert out["file_results"][0]["error"].startswith("raw/accounts/broken.csv.gz: ")
+
+
+def test_spec_error_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: x\ncolumns: [{name: a, type: money}]\n")
+    assert main(["validate-spec", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith(f"etl-lib: {bad} (dataset 'x'): columns[0] (a).type: unknown type 'money'")
+
+
+def test_validate_spec_ok(spark, repo: Path, capsys) -> None:
+    paths = [str(p) for p in sorted((repo / "sample_csv" / "specs").glob("*.yaml"))]
+    assert main(["validate-spec", *paths]) == 0
+    assert capsys.readouterr().out.count(": ok") == 3
+
+
+def test_ddl_uses_partition_projection(spark, repo: Path, capsys) -> None:
+    spec = str(repo / "sample_csv" / "specs" / "transactions.yaml")
+    assert main(["ddl", "--spec", spec, "--location", "s3://b/analytics-ready/transactions", "--database", "nw"]) == 0
+    ddl = capsys.readouterr().out
+    assert "CREATE EXTERNAL TABLE IF NOT EXISTS `nw`.`transactions`" in ddl
+    assert "`amount` decimal(18,2)" in ddl and "`transaction_ts` timestamp" in ddl
+    assert "PARTITIONED BY (`year` string, `month` string)" in ddl
+    assert "'storage.location.template'='s3://b/analytics-ready/transactions/year=${year}/month=${month}/'" in ddl
+
+
+def test_missing_source_is_a_clear_error(spark, tmp_path: Path, repo: Path, capsys) -> None:
+    spec = str(repo / "sample_csv" / "specs" / "accounts.yaml")
+    assert main(["run", "--spec", spec, "--lake", str(tmp_path), "--source", "nope.csv"]) == 1
+    assert "raw/accounts/nope.csv: no such file under raw/accounts/" in capsys.readouterr().err
