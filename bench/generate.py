@@ -39,8 +39,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-HEADER = ["Transaction ID", "Account ID", "Booking Time", "Amount", "Currency", "Type", "Description",
-          "Merchant", "Counterparty IBAN"]
+HEADER = [
+    "Transaction ID",
+    "Account ID",
+    "Booking Time",
+    "Amount",
+    "Currency",
+    "Type",
+    "Description",
+    "Merchant",
+    "Counterparty IBAN",
+]
 START = dt.date(2024, 1, 1)
 DAYS = 182  # 2024-01-01 .. 2024-06-30
 CHUNK = 10_000  # rows per csv.writer.writerows call
@@ -48,17 +57,54 @@ RESERVOIR = 20_000  # valid rows kept as candidates for re-sending
 HARMLESS_SHARE = 0.03
 NEWLINE_SHARE = 0.0001
 
-MERCHANTS = ["REWE Markt GmbH", "Albert Heijn", "Carrefour", "Tesco Stores Ltd", "Mercadona", "Amazon EU S.a.r.l.",
-             "Deutsche Bahn", "Smith, Jones & Co", 'Café "Zum Anker"', "IKEA", "Spotify AB", "Lidl", "Aldi Süd",
-             "MediaMarkt", "Zalando SE", "Uber BV", "Shell, Station 42", "Boots UK"]
+MERCHANTS = [
+    "REWE Markt GmbH",
+    "Albert Heijn",
+    "Carrefour",
+    "Tesco Stores Ltd",
+    "Mercadona",
+    "Amazon EU S.a.r.l.",
+    "Deutsche Bahn",
+    "Smith, Jones & Co",
+    'Café "Zum Anker"',
+    "IKEA",
+    "Spotify AB",
+    "Lidl",
+    "Aldi Süd",
+    "MediaMarkt",
+    "Zalando SE",
+    "Uber BV",
+    "Shell, Station 42",
+    "Boots UK",
+]
 CARD = ["Card payment", "Card payment, contactless", "Online purchase", 'Order "Express delivery"', "Groceries"]
-TRANSFER = ["Rent, flat 3B", "Transfer to savings", 'Invoice 2024-0012 "Web design"', "Gift for Anna's birthday",
-            "Shared dinner, thanks!", "Utilities Q1", "Loan repayment"]
+TRANSFER = [
+    "Rent, flat 3B",
+    "Transfer to savings",
+    'Invoice 2024-0012 "Web design"',
+    "Gift for Anna's birthday",
+    "Shared dinner, thanks!",
+    "Utilities Q1",
+    "Loan repayment",
+]
 FEES = ["Monthly account fee", "Card fee", "Overdraft interest", "FX fee"]
 N_CARD, N_MERCHANTS, N_TRANSFER, N_FEES = len(CARD), len(MERCHANTS), len(TRANSFER), len(FEES)
-BAD_KINDS = ["bad_amount", "na_amount", "euro_amount", "negative", "missing_id", "missing_account", "missing_ts",
-             "missing_amount", "bad_date", "bad_currency", "bad_type", "iban_spaces", "extra_field",
-             "missing_field"]
+BAD_KINDS = [
+    "bad_amount",
+    "na_amount",
+    "euro_amount",
+    "negative",
+    "missing_id",
+    "missing_account",
+    "missing_ts",
+    "missing_amount",
+    "bad_date",
+    "bad_currency",
+    "bad_type",
+    "iban_spaces",
+    "extra_field",
+    "missing_field",
+]
 
 
 def _iban(rng: random.Random) -> str:
@@ -89,19 +135,55 @@ class _Maker:
         roll = r()
         if roll < 0.55:
             cents = 350 + int(r() * 25000)
-            return [tid, account, ts, f"{cents // 100}.{cents % 100:02d}", currency, "withdrawal",
-                    CARD[int(r() * N_CARD)], MERCHANTS[int(r() * N_MERCHANTS)], ""]
+            return [
+                tid,
+                account,
+                ts,
+                f"{cents // 100}.{cents % 100:02d}",
+                currency,
+                "withdrawal",
+                CARD[int(r() * N_CARD)],
+                MERCHANTS[int(r() * N_MERCHANTS)],
+                "",
+            ]
         if roll < 0.70:
             cents = 180000 + int(r() * 340000)
-            return [tid, account, ts, f"{cents // 100}.{cents % 100:02d}", currency, "deposit", "Salary", "",
-                    self.ibans[int(r() * 500)]]
+            return [
+                tid,
+                account,
+                ts,
+                f"{cents // 100}.{cents % 100:02d}",
+                currency,
+                "deposit",
+                "Salary",
+                "",
+                self.ibans[int(r() * 500)],
+            ]
         if roll < 0.90:
             cents = 1000 + int(r() * 150000)
-            return [tid, account, ts, f"{cents // 100}.{cents % 100:02d}", currency, "transfer",
-                    TRANSFER[int(r() * N_TRANSFER)], "", self.ibans[int(r() * 500)]]
+            return [
+                tid,
+                account,
+                ts,
+                f"{cents // 100}.{cents % 100:02d}",
+                currency,
+                "transfer",
+                TRANSFER[int(r() * N_TRANSFER)],
+                "",
+                self.ibans[int(r() * 500)],
+            ]
         cents = 150 + int(r() * 1100)
-        return [tid, account, ts, f"{cents // 100}.{cents % 100:02d}", currency, "fee", FEES[int(r() * N_FEES)],
-                "Northwind Savings", ""]
+        return [
+            tid,
+            account,
+            ts,
+            f"{cents // 100}.{cents % 100:02d}",
+            currency,
+            "fee",
+            FEES[int(r() * N_FEES)],
+            "Northwind Savings",
+            "",
+        ]
 
     def harmless(self, row: list[str]) -> None:
         """Dirt the spec's clean rules and formats absorb: the row stays valid."""
@@ -153,16 +235,17 @@ class _Maker:
             row[5] = rng.choice(["refund", "chargeback"])
         elif kind == "iban_spaces":
             value = row[8] or self.ibans[0]
-            row[8] = " ".join(value[i:i + 4] for i in range(0, len(value), 4))
+            row[8] = " ".join(value[i : i + 4] for i in range(0, len(value), 4))
         elif kind == "extra_field":
-            return row[:6] + ["Lunch", " drinks"] + row[7:]
+            return [*row[:6], "Lunch", " drinks", *row[7:]]
         else:  # missing_field
             return row[:7] + row[8:]
         return row
 
 
-def generate(rows: int, bad_share: float, dup_share: float, files: int, out: str | Path,
-             seed: int = 42) -> dict[str, Any]:
+def generate(
+    rows: int, bad_share: float, dup_share: float, files: int, out: str | Path, seed: int = 42
+) -> dict[str, Any]:
     """Write the files; return {rows, bad, dups, files, bytes, seconds, out, paths}."""
     if rows < 1 or files < 1 or files > rows:
         raise ValueError("need rows >= files >= 1")
@@ -234,8 +317,16 @@ def generate(rows: int, bad_share: float, dup_share: float, files: int, out: str
                 writer.writerows(chunk)
         paths.append(str(path))
     size_bytes = sum(os.path.getsize(p) for p in paths)
-    return {"rows": rows, "bad": n_bad, "dups": n_dup, "files": files, "bytes": size_bytes,
-            "seconds": round(time.perf_counter() - started, 2), "out": str(target), "paths": paths}
+    return {
+        "rows": rows,
+        "bad": n_bad,
+        "dups": n_dup,
+        "files": files,
+        "bytes": size_bytes,
+        "seconds": round(time.perf_counter() - started, 2),
+        "out": str(target),
+        "paths": paths,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,8 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/generate.py", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, required=True, help="total data rows over all files")
     parser.add_argument("--bad-share", type=float, default=0.02, help="share of rows to be rejected (default 0.02)")
-    parser.add_argument("--dup-share", type=float, default=0.05,
-                        help="share of rows re-sending an earlier file's transaction (default 0.05)")
+    parser.add_argument(
+        "--dup-share",
+        type=float,
+        default=0.05,
+        help="share of rows re-sending an earlier file's transaction (default 0.05)",
+    )
     parser.add_argument("--files", type=int, default=1, help="number of CSV files (default 1)")
     parser.add_argument("--out", required=True, help="lake root: files go to OUT/raw/transactions/")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")

@@ -107,7 +107,7 @@ def run_demo(lake: str, master: str | None = None) -> int:
     print(DEMO_QUERY)
     result = ctx.spark.sql(DEMO_QUERY)
     print(table(result.columns, [list(r) for r in result.limit(100).collect()]))
-    print(f"\nTry: etl-lib query --lake {lake} --spec sample_csv/specs/transactions.yaml \"SELECT ...\"")
+    print(f'\nTry: etl-lib query --lake {lake} --spec sample_csv/specs/transactions.yaml "SELECT ..."')
     print(f"     etl-lib runs --lake {lake}")
     sys.stdout.flush()
     return worst

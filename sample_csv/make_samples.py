@@ -52,8 +52,19 @@ IBAN_PATTERN = r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$"
 
 
 def _col(name: str, type: str = "string", **kw: Any) -> dict[str, Any]:
-    return {"name": name, "type": type, "source": None, "required": False, "clean": [], "format": None,
-            "allowed": None, "min": None, "max": None, "pattern": None, **kw}
+    return {
+        "name": name,
+        "type": type,
+        "source": None,
+        "required": False,
+        "clean": [],
+        "format": None,
+        "allowed": None,
+        "min": None,
+        "max": None,
+        "pattern": None,
+        **kw,
+    }
 
 
 RULES: dict[str, dict[str, Any]] = {
@@ -91,17 +102,38 @@ RULES: dict[str, dict[str, Any]] = {
         "columns": [
             _col("transaction_id", source="Transaction ID", required=True, clean=["trim", "upper"]),
             _col("account_id", source="Account ID", required=True, clean=["trim", "upper"], pattern=r"^A[0-9]{6}$"),
-            _col("transaction_ts", "timestamp", source="Booking Time", required=True, clean=["trim"],
-                 format=["yyyy-MM-dd HH:mm:ss", "dd/MM/yyyy HH:mm:ss"]),
-            _col("amount", "decimal(18,2)", source="Amount", required=True,
-                 clean=["trim", "remove_thousands_separator"], min=0),
+            _col(
+                "transaction_ts",
+                "timestamp",
+                source="Booking Time",
+                required=True,
+                clean=["trim"],
+                format=["yyyy-MM-dd HH:mm:ss", "dd/MM/yyyy HH:mm:ss"],
+            ),
+            _col(
+                "amount",
+                "decimal(18,2)",
+                source="Amount",
+                required=True,
+                clean=["trim", "remove_thousands_separator"],
+                min=0,
+            ),
             _col("currency", source="Currency", required=True, clean=["trim", "upper"], allowed=["EUR", "USD", "GBP"]),
-            _col("type", source="Type", required=True, clean=["trim", "lower"],
-                 allowed=["deposit", "withdrawal", "transfer", "fee"]),
+            _col(
+                "type",
+                source="Type",
+                required=True,
+                clean=["trim", "lower"],
+                allowed=["deposit", "withdrawal", "transfer", "fee"],
+            ),
             _col("description", source="Description"),
             _col("merchant", source="Merchant", clean=["trim", "null_if_empty"]),
-            _col("counterparty_iban", source="Counterparty IBAN", clean=["trim", "upper", "null_if_empty"],
-                 pattern=IBAN_PATTERN),
+            _col(
+                "counterparty_iban",
+                source="Counterparty IBAN",
+                clean=["trim", "upper", "null_if_empty"],
+                pattern=IBAN_PATTERN,
+            ),
         ],
         "keys": ["transaction_id"],
         "latest_by": None,
@@ -188,28 +220,139 @@ def render(f: OutFile) -> bytes:
 # Pools
 # --------------------------------------------------------------------------------------
 
-FIRST_NAMES = ["Anna", "Lukas", "Marie", "Jonas", "Sofia", "Elias", "Emma", "Noah", "Mia", "Leon", "Lena", "Paul",
-               "Clara", "Felix", "Hannah", "Jan", "Laura", "Tim", "Julia", "Max", "Sarah", "David", "Lea", "Tom",
-               "Nora", "Oliver", "Amelia", "Jack", "Isla", "Harry", "Chloé", "Hugo", "Inès", "Louis", "Zoë", "Daan",
-               "Sanne", "Lucía", "Mateo", "José", "Björn", "Sören", "Aoife", "Seán"]
-LAST_NAMES = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Hoffmann",
-              "Schäfer", "Koch", "Richter", "Klein", "Wolf", "Smith", "Jones", "Taylor", "Brown", "O'Brien",
-              "O'Neill", "Dubois", "Martin", "Bernard", "Lefèvre", "de Vries", "van Dijk", "Jansen", "García",
-              "Fernández", "López", "Kowalski", "Nowak", "Rossi", "Bianchi"]
-BUSINESS_NAMES = ["Bakery Sunrise", "Smith, Jones & Co", "Atelier Nord", 'Café "Zum Anker"', "Blue Harbour Ltd",
-                  "Grünwald IT", "Vega Logistics", "Maison Lumière"]
+FIRST_NAMES = [
+    "Anna",
+    "Lukas",
+    "Marie",
+    "Jonas",
+    "Sofia",
+    "Elias",
+    "Emma",
+    "Noah",
+    "Mia",
+    "Leon",
+    "Lena",
+    "Paul",
+    "Clara",
+    "Felix",
+    "Hannah",
+    "Jan",
+    "Laura",
+    "Tim",
+    "Julia",
+    "Max",
+    "Sarah",
+    "David",
+    "Lea",
+    "Tom",
+    "Nora",
+    "Oliver",
+    "Amelia",
+    "Jack",
+    "Isla",
+    "Harry",
+    "Chloé",
+    "Hugo",
+    "Inès",
+    "Louis",
+    "Zoë",
+    "Daan",
+    "Sanne",
+    "Lucía",
+    "Mateo",
+    "José",
+    "Björn",
+    "Sören",
+    "Aoife",
+    "Seán",
+]
+LAST_NAMES = [
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Hoffmann",
+    "Schäfer",
+    "Koch",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "O'Brien",
+    "O'Neill",
+    "Dubois",
+    "Martin",
+    "Bernard",
+    "Lefèvre",
+    "de Vries",
+    "van Dijk",
+    "Jansen",
+    "García",
+    "Fernández",
+    "López",
+    "Kowalski",
+    "Nowak",
+    "Rossi",
+    "Bianchi",
+]
+BUSINESS_NAMES = [
+    "Bakery Sunrise",
+    "Smith, Jones & Co",
+    "Atelier Nord",
+    'Café "Zum Anker"',
+    "Blue Harbour Ltd",
+    "Grünwald IT",
+    "Vega Logistics",
+    "Maison Lumière",
+]
 COUNTRIES = [("DE", 50), ("NL", 15), ("FR", 15), ("GB", 10), ("ES", 10)]
 PHONE_PREFIX = {"DE": "+49", "NL": "+31", "FR": "+33", "GB": "+44", "ES": "+34"}
 DOMAINS = ["example.com", "example.org", "mail.example.net"]
 CITIES = ["Berlin", "Hamburg", "Köln", "Amsterdam", "Paris", "Lyon", "London", "Madrid"]
-MERCHANTS = ["REWE Markt GmbH", "Albert Heijn", "Carrefour", "Tesco Stores Ltd", "Mercadona", "Amazon EU S.a.r.l.",
-             "Deutsche Bahn", "Smith, Jones & Co", 'Café "Zum Anker"', "IKEA", "Spotify AB", "Lidl", "Aldi Süd",
-             "MediaMarkt", "Zalando SE", "Uber BV", "Shell, Station 42", "Boots UK"]
+MERCHANTS = [
+    "REWE Markt GmbH",
+    "Albert Heijn",
+    "Carrefour",
+    "Tesco Stores Ltd",
+    "Mercadona",
+    "Amazon EU S.a.r.l.",
+    "Deutsche Bahn",
+    "Smith, Jones & Co",
+    'Café "Zum Anker"',
+    "IKEA",
+    "Spotify AB",
+    "Lidl",
+    "Aldi Süd",
+    "MediaMarkt",
+    "Zalando SE",
+    "Uber BV",
+    "Shell, Station 42",
+    "Boots UK",
+]
 EMPLOYERS = ["Acme Industries", "Stadtwerke Nord", "Blue Harbour Ltd", "Vega Logistics", "Grünwald IT"]
-CARD_DESCRIPTIONS = ["Card payment", "Card payment, contactless", "Online purchase", 'Order "Express delivery"',
-                     "Groceries"]
-TRANSFER_DESCRIPTIONS = ["Rent, flat 3B", "Transfer to savings", 'Invoice 2024-0012 "Web design"',
-                         "Gift for Anna's birthday", "Shared dinner, thanks!", "Utilities Q1", "Loan repayment"]
+CARD_DESCRIPTIONS = [
+    "Card payment",
+    "Card payment, contactless",
+    "Online purchase",
+    'Order "Express delivery"',
+    "Groceries",
+]
+TRANSFER_DESCRIPTIONS = [
+    "Rent, flat 3B",
+    "Transfer to savings",
+    'Invoice 2024-0012 "Web design"',
+    "Gift for Anna's birthday",
+    "Shared dinner, thanks!",
+    "Utilities Q1",
+    "Loan repayment",
+]
 FEE_DESCRIPTIONS = ["Monthly account fee", "Card fee", "Overdraft interest", "FX fee"]
 FEE_AMOUNTS = [150, 200, 490, 990, 1250]
 MONTHS = ["January", "February", "March", "April", "May", "June"]
@@ -234,8 +377,13 @@ def iban(rng: random.Random) -> str:
     digits = lambda n: "".join(rng.choice("0123456789") for _ in range(n))
     letters = lambda n: "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(n))
     check = f"{rng.randrange(2, 99):02d}"
-    bban = {"DE": lambda: digits(18), "NL": lambda: letters(4) + digits(10), "FR": lambda: digits(23),
-            "GB": lambda: letters(4) + digits(14), "ES": lambda: digits(20)}[country]()
+    bban = {
+        "DE": lambda: digits(18),
+        "NL": lambda: letters(4) + digits(10),
+        "FR": lambda: digits(23),
+        "GB": lambda: letters(4) + digits(14),
+        "ES": lambda: digits(20),
+    }[country]()
     return country + check + bban
 
 
@@ -266,24 +414,49 @@ def generate(rng: random.Random) -> list[OutFile]:
             last = rng.choice(BUSINESS_NAMES)
             first = ""
             email = f"contact{i}@{ascii_slug(last)}.example.com"
-        phone = "" if rng.random() < 0.06 else (
-            f"{PHONE_PREFIX[country]} {rng.randrange(100, 999)} {rng.randrange(1000000, 9999999)}")
-        birth = "" if segment == "BUSINESS" else (
-            dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(365 * 65))).isoformat()
+        phone = (
+            ""
+            if rng.random() < 0.06
+            else (f"{PHONE_PREFIX[country]} {rng.randrange(100, 999)} {rng.randrange(1000000, 9999999)}")
+        )
+        birth = (
+            ""
+            if segment == "BUSINESS"
+            else (dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(365 * 65))).isoformat()
+        )
         cut = CUT1 if created <= CUT1 else CUT2
         if rng.random() < 0.3:
             updated = created
         else:
             updated = rand_dt(rng, created, min(cut, created + dt.timedelta(days=300)))
-        clients.append({"client_id": f"C{i:05d}", "first_name": first, "last_name": last, "email": email,
-                        "phone": phone, "birth_date": birth, "country": country, "segment": segment,
-                        "created": created, "updated": updated})
+        clients.append(
+            {
+                "client_id": f"C{i:05d}",
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "phone": phone,
+                "birth_date": birth,
+                "country": country,
+                "segment": segment,
+                "created": created,
+                "updated": updated,
+            }
+        )
 
     def client_values(c: dict[str, Any]) -> dict[str, str]:
-        return {"client_id": c["client_id"], "first_name": c["first_name"], "last_name": c["last_name"],
-                "email": c["email"], "phone": c["phone"], "birth_date": c["birth_date"], "country": c["country"],
-                "segment": c["segment"], "created_at": c["created"].strftime(TS1),
-                "updated_at": c["updated"].strftime(TS1)}
+        return {
+            "client_id": c["client_id"],
+            "first_name": c["first_name"],
+            "last_name": c["last_name"],
+            "email": c["email"],
+            "phone": c["phone"],
+            "birth_date": c["birth_date"],
+            "country": c["country"],
+            "segment": c["segment"],
+            "created_at": c["created"].strftime(TS1),
+            "updated_at": c["updated"].strftime(TS1),
+        }
 
     # ---- accounts ---------------------------------------------------------------------
     raw_accounts: list[dict[str, Any]] = []
@@ -301,8 +474,16 @@ def generate(rng: random.Random) -> list[OutFile]:
             else:
                 currency = pick_weighted(rng, [("EUR", 93), ("USD", 5), ("GBP", 2)])
             limit = money(rng.choice([500, 1000, 1500, 2000, 2500, 5000, 10000]) * 100) if kind == "CREDIT" else ""
-            raw_accounts.append({"client_id": c["client_id"], "type": kind, "currency": currency,
-                                 "opened": opened, "limit": limit, "cut": CUT1 if opened <= CUT1 else CUT2})
+            raw_accounts.append(
+                {
+                    "client_id": c["client_id"],
+                    "type": kind,
+                    "currency": currency,
+                    "opened": opened,
+                    "limit": limit,
+                    "cut": CUT1 if opened <= CUT1 else CUT2,
+                }
+            )
     raw_accounts.sort(key=lambda a: (a["opened"], a["client_id"]))
     accounts: list[dict[str, Any]] = []
     for i, a in enumerate(raw_accounts, start=1):
@@ -317,9 +498,16 @@ def generate(rng: random.Random) -> list[OutFile]:
         accounts.append(a)
 
     def account_values(a: dict[str, Any]) -> dict[str, str]:
-        return {"account_id": a["account_id"], "client_id": a["client_id"], "account_type": a["type"],
-                "currency": a["currency"], "opened_date": a["opened"].date().isoformat(), "status": a["status"],
-                "credit_limit": a["limit"], "updated_at": a["updated"].strftime(TS1)}
+        return {
+            "account_id": a["account_id"],
+            "client_id": a["client_id"],
+            "account_type": a["type"],
+            "currency": a["currency"],
+            "opened_date": a["opened"].date().isoformat(),
+            "status": a["status"],
+            "credit_limit": a["limit"],
+            "updated_at": a["updated"].strftime(TS1),
+        }
 
     acc_01 = [a for a in accounts if a["cut"] == CUT1]
     acc_02 = [a for a in accounts if a["cut"] == CUT2]
@@ -379,9 +567,17 @@ def generate(rng: random.Random) -> list[OutFile]:
         v = recs[cid].values[col]
         recs[cid].values[col] = v.title() if col == "email" else v.lower()
         recs[cid].dirt.append("case")
-    files.append(OutFile("01/clients/clients.csv", "clients", [c["name"] for c in RULES["clients"]["columns"]],
-                         [recs[cid] for cid in order], crlf=True, bom=True,
-                         notes=["UTF-8 BOM", "CRLF line endings"]))
+    files.append(
+        OutFile(
+            "01/clients/clients.csv",
+            "clients",
+            [c["name"] for c in RULES["clients"]["columns"]],
+            [recs[cid] for cid in order],
+            crlf=True,
+            bom=True,
+            notes=["UTF-8 BOM", "CRLF line endings"],
+        )
+    )
 
     # delivery 02: 30 new clients, 10 re-sent with a new email, 10 with a new segment; extra column
     valid_01 = [cid for cid in order if not recs[cid].reasons and not recs[cid].dirt]
@@ -414,11 +610,19 @@ def generate(rng: random.Random) -> list[OutFile]:
     rows_02.sort(key=lambda x: x.values["client_id"] or "C99999")
     for rec in rows_02:
         rec.extra["Loyalty Tier"] = pick_weighted(rng, [("", 50), ("Silver", 30), ("Gold", 15), ("Platinum", 5)])
-    files.append(OutFile("02/clients/clients_update.csv", "clients",
-                         [c["name"] for c in RULES["clients"]["columns"]], rows_02,
-                         extra_after={"Loyalty Tier": "segment"},
-                         notes=["30 new clients, 20 re-sent with a changed email or segment (see below)",
-                                "extra column 'Loyalty Tier' (not in the spec) -> _rescued_data"]))
+    files.append(
+        OutFile(
+            "02/clients/clients_update.csv",
+            "clients",
+            [c["name"] for c in RULES["clients"]["columns"]],
+            rows_02,
+            extra_after={"Loyalty Tier": "segment"},
+            notes=[
+                "30 new clients, 20 re-sent with a changed email or segment (see below)",
+                "extra column 'Loyalty Tier' (not in the spec) -> _rescued_data",
+            ],
+        )
+    )
 
     # ---- accounts files ---------------------------------------------------------------
     arecs = {a["account_id"]: Rec(account_values(a)) for a in acc_01}
@@ -451,8 +655,14 @@ def generate(rng: random.Random) -> list[OutFile]:
         col = ["account_id", "client_id", "currency"][k % 3]
         arecs[aid].values[col] = " " + arecs[aid].values[col] + " "
         arecs[aid].dirt.append("spaces")
-    files.append(OutFile("01/accounts/accounts.csv", "accounts", [c["name"] for c in RULES["accounts"]["columns"]],
-                         list(arecs.values())))
+    files.append(
+        OutFile(
+            "01/accounts/accounts.csv",
+            "accounts",
+            [c["name"] for c in RULES["accounts"]["columns"]],
+            list(arecs.values()),
+        )
+    )
 
     rows_02 = []
     acc_updates: dict[str, str] = {}
@@ -472,13 +682,25 @@ def generate(rng: random.Random) -> list[OutFile]:
     for a in stale:
         b = dict(a, status="FROZEN", updated=a["updated"] - dt.timedelta(days=1))
         rows_02.append(Rec(account_values(b)))
-        acc_updates[a["account_id"]] = ("stale re-send: status FROZEN with updated_at one day OLDER than "
-                                        "delivery 01 -> must lose, status stays ACTIVE")
+        acc_updates[a["account_id"]] = (
+            "stale re-send: status FROZEN with updated_at one day OLDER than "
+            "delivery 01 -> must lose, status stays ACTIVE"
+        )
     rows_02.sort(key=lambda x: x.values["account_id"])
-    files.append(OutFile("02/accounts/accounts_update.csv", "accounts",
-                         [c["name"] for c in RULES["accounts"]["columns"]], rows_02,
-                         notes=[(f"{len(acc_02)} new accounts, {len(changed)} re-sent closed/frozen, "
-                                f"{len(stale)} stale re-sends (see below)")]))
+    files.append(
+        OutFile(
+            "02/accounts/accounts_update.csv",
+            "accounts",
+            [c["name"] for c in RULES["accounts"]["columns"]],
+            rows_02,
+            notes=[
+                (
+                    f"{len(acc_02)} new accounts, {len(changed)} re-sent closed/frozen, "
+                    f"{len(stale)} stale re-sends (see below)"
+                )
+            ],
+        )
+    )
 
     # ---- transactions -----------------------------------------------------------------
     employer_iban = {e: iban(rng) for e in EMPLOYERS}
@@ -494,9 +716,11 @@ def generate(rng: random.Random) -> list[OutFile]:
                 ts += dt.timedelta(hours=8)
             eligible = [a for a in usable if a["opened"] < ts and (a["closed_at"] is None or ts < a["closed_at"])]
             a = rng.choice(eligible)
-            weights = {"CHECKING": [("withdrawal", 55), ("deposit", 15), ("transfer", 20), ("fee", 10)],
-                       "SAVINGS": [("deposit", 45), ("transfer", 45), ("withdrawal", 5), ("fee", 5)],
-                       "CREDIT": [("withdrawal", 75), ("deposit", 15), ("fee", 10)]}[a["type"]]
+            weights = {
+                "CHECKING": [("withdrawal", 55), ("deposit", 15), ("transfer", 20), ("fee", 10)],
+                "SAVINGS": [("deposit", 45), ("transfer", 45), ("withdrawal", 5), ("fee", 5)],
+                "CREDIT": [("withdrawal", 75), ("deposit", 15), ("fee", 10)],
+            }[a["type"]]
             kind = pick_weighted(rng, weights)
             merchant = cp = ""
             if kind == "withdrawal":
@@ -533,23 +757,53 @@ def generate(rng: random.Random) -> list[OutFile]:
                 desc = rng.choice(FEE_DESCRIPTIONS)
                 merchant = "Northwind Savings"
                 cents = rng.choice(FEE_AMOUNTS)
-            txs.append({"ts": ts, "account_id": a["account_id"], "amount": money(cents), "cents": cents,
-                        "currency": a["currency"], "type": kind, "description": desc, "merchant": merchant,
-                        "iban": cp, "month": month})
+            txs.append(
+                {
+                    "ts": ts,
+                    "account_id": a["account_id"],
+                    "amount": money(cents),
+                    "cents": cents,
+                    "currency": a["currency"],
+                    "type": kind,
+                    "description": desc,
+                    "merchant": merchant,
+                    "iban": cp,
+                    "month": month,
+                }
+            )
     txs.sort(key=lambda t: (t["ts"], t["account_id"]))
     for i, t in enumerate(txs, start=1):
         t["id"] = f"TX{i:07d}"
 
     def tx_rec(t: dict[str, Any], fmt: str = TS1) -> Rec:
-        return Rec({"transaction_id": t["id"], "account_id": t["account_id"], "transaction_ts": t["ts"].strftime(fmt),
-                    "amount": t["amount"], "currency": t["currency"], "type": t["type"],
-                    "description": t["description"], "merchant": t["merchant"], "counterparty_iban": t["iban"]})
+        return Rec(
+            {
+                "transaction_id": t["id"],
+                "account_id": t["account_id"],
+                "transaction_ts": t["ts"].strftime(fmt),
+                "amount": t["amount"],
+                "currency": t["currency"],
+                "type": t["type"],
+                "description": t["description"],
+                "merchant": t["merchant"],
+                "counterparty_iban": t["iban"],
+            }
+        )
 
     by_month = {m: [t for t in txs if t["month"] == m] for m in range(1, 7)}
     dup_src = {m: by_month[m][-5:] for m in range(1, 6)}  # re-sent at the top of the next month's file
     std_cols = [c["name"] for c in RULES["transactions"]["columns"]]
-    feb_cols = ["transaction_ts", "transaction_id", "type", "amount", "currency", "account_id", "merchant",
-                "description", "counterparty_iban"]
+    feb_cols = [
+        "transaction_ts",
+        "transaction_id",
+        "type",
+        "amount",
+        "currency",
+        "account_id",
+        "merchant",
+        "description",
+        "counterparty_iban",
+    ]
 
     def month_file(m: int, plan: list[str], fmt: str = TS1) -> tuple[list[Rec], dict[str, Rec]]:
         """Records of month m: the re-sent tail of the previous month, then the month; dirt per plan."""
@@ -562,9 +816,14 @@ def generate(rng: random.Random) -> list[OutFile]:
         taken: set[str] = set()
         for kind in plan:
             need_iban = kind in ("iban_spaces", "iban_lower")
-            pool = [t["id"] for t in body_tx if t["id"] not in taken and (t["iban"] or not need_iban)
-                    and (t["cents"] >= 100000 or kind != "thousands")
-                    and (t["cents"] < 100000 or kind not in ("bad_amount", "euro_amount"))]
+            pool = [
+                t["id"]
+                for t in body_tx
+                if t["id"] not in taken
+                and (t["iban"] or not need_iban)
+                and (t["cents"] >= 100000 or kind != "thousands")
+                and (t["cents"] < 100000 or kind not in ("bad_amount", "euro_amount"))
+            ]
             tid = rng.choice(pool)
             taken.add(tid)
             picks[kind if kind not in picks else f"{kind}#{len(picks)}"] = body[tid]
@@ -572,36 +831,127 @@ def generate(rng: random.Random) -> list[OutFile]:
         return head + list(body.values()), picks
 
     plans = {
-        1: ["bad_amount", "missing_account", "extra_field", "newline", "spaces", "spaces", "spaces", "spaces",
-            "case_currency", "case_currency", "case_type", "case_type", "case_type"],
-        2: ["bad_ts_feb", "missing_amount", "currency_euro", "spaces", "spaces", "spaces", "case_currency",
-            "case_type", "case_type", "case_account"],
-        3: ["refund", "negative", "iban_spaces", "na_amount", "missing_id", "thousands", "thousands", "iban_lower",
-            "iban_lower", "iban_lower", "spaces", "spaces", "case_type", "case_type"],
-        4: ["extra_field", "missing_field", "currency_chf", "bad_ts_apr", "spaces", "spaces", "spaces",
-            "case_currency", "case_type", "thousands"],
-        5: ["euro_amount", "missing_ts", "chargeback", "alt_ts", "alt_ts", "alt_ts", "alt_ts", "alt_ts", "spaces",
-            "spaces", "case_type", "case_currency", "iban_lower"],
+        1: [
+            "bad_amount",
+            "missing_account",
+            "extra_field",
+            "newline",
+            "spaces",
+            "spaces",
+            "spaces",
+            "spaces",
+            "case_currency",
+            "case_currency",
+            "case_type",
+            "case_type",
+            "case_type",
+        ],
+        2: [
+            "bad_ts_feb",
+            "missing_amount",
+            "currency_euro",
+            "spaces",
+            "spaces",
+            "spaces",
+            "case_currency",
+            "case_type",
+            "case_type",
+            "case_account",
+        ],
+        3: [
+            "refund",
+            "negative",
+            "iban_spaces",
+            "na_amount",
+            "missing_id",
+            "thousands",
+            "thousands",
+            "iban_lower",
+            "iban_lower",
+            "iban_lower",
+            "spaces",
+            "spaces",
+            "case_type",
+            "case_type",
+        ],
+        4: [
+            "extra_field",
+            "missing_field",
+            "currency_chf",
+            "bad_ts_apr",
+            "spaces",
+            "spaces",
+            "spaces",
+            "case_currency",
+            "case_type",
+            "thousands",
+        ],
+        5: [
+            "euro_amount",
+            "missing_ts",
+            "chargeback",
+            "alt_ts",
+            "alt_ts",
+            "alt_ts",
+            "alt_ts",
+            "alt_ts",
+            "spaces",
+            "spaces",
+            "case_type",
+            "case_currency",
+            "iban_lower",
+        ],
         6: ["iban_spaces", "negative", "extra_field", "spaces", "spaces", "case_type", "case_currency", "thousands"],
     }
     recs1, _ = month_file(1, plans[1])
-    files.append(OutFile("01/transactions/transactions_2024_01.csv", "transactions", std_cols, recs1,
-                         notes=["the embedded newline makes 1 record span 2 physical lines"]))
+    files.append(
+        OutFile(
+            "01/transactions/transactions_2024_01.csv",
+            "transactions",
+            std_cols,
+            recs1,
+            notes=["the embedded newline makes 1 record span 2 physical lines"],
+        )
+    )
     recs2, _ = month_file(2, plans[2], TS2)
-    files.append(OutFile("01/transactions/transactions_2024_02.csv", "transactions", feb_cols, recs2,
-                         notes=["columns in a different order", "all timestamps dd/MM/yyyy HH:mm:ss"]))
+    files.append(
+        OutFile(
+            "01/transactions/transactions_2024_02.csv",
+            "transactions",
+            feb_cols,
+            recs2,
+            notes=["columns in a different order", "all timestamps dd/MM/yyyy HH:mm:ss"],
+        )
+    )
     recs3, picks3 = month_file(3, plans[3])
-    files.append(OutFile("01/transactions/transactions_2024_03.csv", "transactions", std_cols, recs3,
-                         notes=["re-delivered corrected in 02"]))
+    files.append(
+        OutFile(
+            "01/transactions/transactions_2024_03.csv",
+            "transactions",
+            std_cols,
+            recs3,
+            notes=["re-delivered corrected in 02"],
+        )
+    )
     recs4, _ = month_file(4, plans[4])
-    files.append(OutFile("01/transactions/transactions_2024_04.csv", "transactions", std_cols, recs4, bom=True,
-                         notes=["UTF-8 BOM (first header is 'Transaction ID')"]))
+    files.append(
+        OutFile(
+            "01/transactions/transactions_2024_04.csv",
+            "transactions",
+            std_cols,
+            recs4,
+            bom=True,
+            notes=["UTF-8 BOM (first header is 'Transaction ID')"],
+        )
+    )
 
     # delivery 02: March corrected (same name), May (CRLF), June (gzip)
     fixed = [rec.copy() for rec in recs3]
-    fixes = {picks3["refund"].values["transaction_id"]: "type refund -> deposit",
-             picks3["iban_spaces"].values["transaction_id"]: "IBAN spaces removed",
-             picks3["na_amount"].values["transaction_id"]: "amount n/a -> real amount"}
+    fixes = {
+        picks3["refund"].values["transaction_id"]: "type refund -> deposit",
+        picks3["iban_spaces"].values["transaction_id"]: "IBAN spaces removed",
+        picks3["na_amount"].values["transaction_id"]: "amount n/a -> real amount",
+    }
     originals = {t["id"]: t for t in by_month[3]}
     for rec in fixed:
         tid = rec.values["transaction_id"]
@@ -610,23 +960,45 @@ def generate(rng: random.Random) -> list[OutFile]:
             if tid == picks3["refund"].values["transaction_id"]:
                 good.values["type"] = "deposit"
             rec.values, rec.reasons, rec.dirt = good.values, [], ["fixed in re-delivery: " + fixes[tid]]
-    corr_pool = [rec for rec in fixed if not rec.reasons and not rec.dirt
-                 and rec.values["transaction_id"] not in {t["id"] for t in dup_src[3]}]
+    corr_pool = [
+        rec
+        for rec in fixed
+        if not rec.reasons and not rec.dirt and rec.values["transaction_id"] not in {t["id"] for t in dup_src[3]}
+    ]
     corrected = rng.sample(corr_pool, 3)
     for rec in corrected:
         cents = int(Decimal(rec.values["amount"]) * 100)
         rec.values["amount"] = money(cents + rng.randrange(1, 50) * 100)
         rec.dirt.append("amount corrected in re-delivery")
-    files.append(OutFile("02/transactions/transactions_2024_03.csv", "transactions", std_cols, fixed,
-                         notes=["same name as the 01 file: replaces its rows; 3 rejected rows fixed, "
-                                "3 amounts corrected: " + ", ".join(sorted(r.values["transaction_id"]
-                                                                          for r in corrected))]))
+    files.append(
+        OutFile(
+            "02/transactions/transactions_2024_03.csv",
+            "transactions",
+            std_cols,
+            fixed,
+            notes=[
+                "same name as the 01 file: replaces its rows; 3 rejected rows fixed, "
+                "3 amounts corrected: " + ", ".join(sorted(r.values["transaction_id"] for r in corrected))
+            ],
+        )
+    )
     recs5, _ = month_file(5, plans[5])
-    files.append(OutFile("02/transactions/transactions_2024_05.csv", "transactions", std_cols, recs5, crlf=True,
-                         notes=["CRLF line endings", "its 5 duplicates come from delivery 01"]))
+    files.append(
+        OutFile(
+            "02/transactions/transactions_2024_05.csv",
+            "transactions",
+            std_cols,
+            recs5,
+            crlf=True,
+            notes=["CRLF line endings", "its 5 duplicates come from delivery 01"],
+        )
+    )
     recs6, _ = month_file(6, plans[6])
-    files.append(OutFile("02/transactions/transactions_2024_06.csv.gz", "transactions", std_cols, recs6,
-                         notes=["gzip-compressed"]))
+    files.append(
+        OutFile(
+            "02/transactions/transactions_2024_06.csv.gz", "transactions", std_cols, recs6, notes=["gzip-compressed"]
+        )
+    )
 
     README_FACTS["client_updates"] = updates
     README_FACTS["account_updates"] = acc_updates
@@ -644,10 +1016,16 @@ def inject(rec: Rec, kind: str, rng: random.Random) -> None:
         "missing_account": ("account_id", "", "account_id: missing required value"),
         "missing_id": ("transaction_id", " ", "transaction_id: missing required value (one space)"),
         "missing_ts": ("transaction_ts", "", "transaction_ts: missing required value"),
-        "bad_ts_feb": ("transaction_ts", "30/02/2024 09:15:00", ("transaction_ts: '30/02/2024 09:15:00' is not a "
-                       "timestamp (no 30 February)")),
-        "bad_ts_apr": ("transaction_ts", "2024-04-31 12:00:00", ("transaction_ts: '2024-04-31 12:00:00' is not a "
-                       "timestamp (no 31 April)")),
+        "bad_ts_feb": (
+            "transaction_ts",
+            "30/02/2024 09:15:00",
+            ("transaction_ts: '30/02/2024 09:15:00' is not a timestamp (no 30 February)"),
+        ),
+        "bad_ts_apr": (
+            "transaction_ts",
+            "2024-04-31 12:00:00",
+            ("transaction_ts: '2024-04-31 12:00:00' is not a timestamp (no 31 April)"),
+        ),
         "currency_euro": ("currency", "EURO", "currency: 'EURO' not in allowed"),
         "currency_chf": ("currency", "CHF", "currency: 'CHF' not in allowed"),
         "refund": ("type", "refund", "type: 'refund' not in allowed"),
@@ -661,7 +1039,7 @@ def inject(rec: Rec, kind: str, rng: random.Random) -> None:
         v["amount"] = "-" + v["amount"]
         rec.reasons.append(f"amount: {v['amount']} is below min 0")
     elif kind == "iban_spaces":
-        v["counterparty_iban"] = " ".join(v["counterparty_iban"][i:i + 4] for i in range(0, 32, 4)).strip()
+        v["counterparty_iban"] = " ".join(v["counterparty_iban"][i : i + 4] for i in range(0, 32, 4)).strip()
         rec.reasons.append(f"counterparty_iban: '{v['counterparty_iban']}' does not match pattern (spaces)")
     elif kind == "extra_field":
         v["description"] = "Lunch, drinks"
@@ -671,7 +1049,7 @@ def inject(rec: Rec, kind: str, rng: random.Random) -> None:
         rec.shape = ("missing", "merchant")
         rec.reasons.append("wrong number of fields: 8, expected 9 (merchant field left out)")
     elif kind == "newline":
-        v["description"] = "Card payment\nref. 2024-01 \"gift\", wrapped"
+        v["description"] = 'Card payment\nref. 2024-01 "gift", wrapped'
         rec.dirt.append("embedded newline, comma and doubled quotes in description")
     elif kind == "spaces":
         col = rng.choice(["transaction_id", "account_id", "amount", "currency", "type"])
@@ -720,8 +1098,10 @@ TEMPORAL = {  # Spark pattern -> (strptime, exact shape)
     "yyyy-MM-dd HH:mm:ss.SSS": ("%Y-%m-%d %H:%M:%S.%f", r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}"),
     "dd/MM/yyyy HH:mm:ss": ("%d/%m/%Y %H:%M:%S", r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}"),
 }
-DEFAULT_FORMATS = {"date": ["yyyy-MM-dd"],
-                   "timestamp": ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss.SSS"]}
+DEFAULT_FORMATS = {
+    "date": ["yyyy-MM-dd"],
+    "timestamp": ["yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss.SSS"],
+}
 
 
 def parse_value(col: dict[str, Any], v: str) -> Any:
@@ -812,8 +1192,10 @@ def verify(files: list[OutFile]) -> dict[str, Any]:
         for i, (raw, gen) in enumerate(zip(records, f.records, strict=True), start=1):
             reasons, typed = check_record(f.dataset, header, raw)
             if bool(reasons) != bool(gen.reasons):
-                raise SystemExit(f"{f.rel} record {i}: generator says {gen.reasons or 'valid'}, "
-                                 f"the rules say {reasons or 'valid'}: {raw}")
+                raise SystemExit(
+                    f"{f.rel} record {i}: generator says {gen.reasons or 'valid'}, "
+                    f"the rules say {reasons or 'valid'}: {raw}"
+                )
             if reasons:
                 key = gen.values[RULES[f.dataset]["keys"][0]].strip() or "(missing)"
                 rejected.append({"record": i, "key": key, "reasons": reasons, "why": gen.reasons})
@@ -887,24 +1269,31 @@ def dirt_summary(f: OutFile) -> str:
     return "; ".join(f.notes + parts)
 
 
-def write_readme(files: list[OutFile], results: dict[str, Any], expected: dict[str, Any],
-                 final: dict[str, Any]) -> None:
+def write_readme(
+    files: list[OutFile], results: dict[str, Any], expected: dict[str, Any], final: dict[str, Any]
+) -> None:
     lines = [
         "# Sample data: Northwind Savings",
         "",
-        ("A fictional small bank: `clients`, `accounts`, `transactions` (transactions.account_id -> "
-        "accounts.account_id -> clients.client_id), delivered twice. The demo copies "
-        "`deliveries/01/{dataset}/*` into `raw/{dataset}/` and runs, then does the same with `deliveries/02`. "
-        "Specs: `specs/*.yaml`."),
+        (
+            "A fictional small bank: `clients`, `accounts`, `transactions` (transactions.account_id -> "
+            "accounts.account_id -> clients.client_id), delivered twice. The demo copies "
+            "`deliveries/01/{dataset}/*` into `raw/{dataset}/` and runs, then does the same with `deliveries/02`. "
+            "Specs: `specs/*.yaml`."
+        ),
         "",
-        ("Everything here is generated by `python sample_csv/make_samples.py` (stdlib only, `random.Random(42)`, "
-        "byte-identical on every run). Do not edit the files by hand: change the script and run it again. "
-        "The script re-reads what it wrote, applies the spec rules and fails if a count below would be wrong."),
+        (
+            "Everything here is generated by `python sample_csv/make_samples.py` (stdlib only, `random.Random(42)`, "
+            "byte-identical on every run). Do not edit the files by hand: change the script and run it again. "
+            "The script re-reads what it wrote, applies the spec rules and fails if a count below would be wrong."
+        ),
         "",
-        ("`rows` = data records after the header (a quoted field with a newline is one record); "
-        "`rejected` = records the pipeline must reject (required value missing, value not parsing as its "
-        "type, failing allowed/min/max/pattern after the `clean` rules, or wrong number of fields). "
-        "The same numbers are in `expected_counts.json`."),
+        (
+            "`rows` = data records after the header (a quoted field with a newline is one record); "
+            "`rejected` = records the pipeline must reject (required value missing, value not parsing as its "
+            "type, failing allowed/min/max/pattern after the `clean` rules, or wrong number of fields). "
+            "The same numbers are in `expected_counts.json`."
+        ),
         "",
         "| file | rows | rejected | dirt (harmless unless listed as rejected) |",
         "| --- | ---: | ---: | --- |",
@@ -914,8 +1303,14 @@ def write_readme(files: list[OutFile], results: dict[str, Any], expected: dict[s
         lines.append(f"| `{f.rel}` | {e['rows']} | {e['rejected']} | {dirt_summary(f)} |")
     total_rows = sum(e["rows"] for e in expected.values())
     total_rej = sum(e["rejected"] for e in expected.values())
-    lines += [f"| **total** | {total_rows} | {total_rej} | |", "", "## Rejected records", "",
-              "| file | record | key | why |", "| --- | ---: | --- | --- |"]
+    lines += [
+        f"| **total** | {total_rows} | {total_rej} | |",
+        "",
+        "## Rejected records",
+        "",
+        "| file | record | key | why |",
+        "| --- | ---: | --- | --- |",
+    ]
     for f in files:
         for r in results[f.rel]["rejected"]:
             lines.append(f"| `{f.rel}` | {r['record']} | {r['key']} | {'; '.join(r['why'])} |")
@@ -929,12 +1324,16 @@ def write_readme(files: list[OutFile], results: dict[str, Any], expected: dict[s
         "| --- | ---: | --- |",
         f"| clients | {final['clients']['rows']} | keys [client_id], latest_by updated_at |",
         f"| accounts | {final['accounts']['rows']} | keys [account_id], latest_by updated_at |",
-        (f"| transactions | {final['transactions']['rows']} | keys [transaction_id], latest ingested wins; "
-        "`02/transactions/transactions_2024_03.csv` replaces the 01 file of the same name |"),
+        (
+            f"| transactions | {final['transactions']['rows']} | keys [transaction_id], latest ingested wins; "
+            "`02/transactions/transactions_2024_03.csv` replaces the 01 file of the same name |"
+        ),
         "",
-        ("Duplicates: each transactions file from February on starts with the last 5 transactions of the "
-        "previous month's file, identical (in the February file written in its own timestamp format); "
-        "25 re-sent rows in all, none of them rejected."),
+        (
+            "Duplicates: each transactions file from February on starts with the last 5 transactions of the "
+            "previous month's file, identical (in the February file written in its own timestamp format); "
+            "25 re-sent rows in all, none of them rejected."
+        ),
         "",
         "Updates in `02/clients/clients_update.csv` (newer updated_at, must win):",
         "",
@@ -965,9 +1364,12 @@ def main(argv: list[str] | None = None) -> int:
         assert final["accounts"]["winners"][aid]["status"] == "ACTIVE", aid
     write_readme(files, results, expected, final)
     note = check_yaml_specs()
-    print(f"wrote {len(files)} files, {sum(e['rows'] for e in expected.values())} records, "
-          f"{sum(e['rejected'] for e in expected.values())} to reject; analytics rows: "
-          + ", ".join(f"{d} {v['rows']}" for d, v in final.items()) + f"; {note}")
+    print(
+        f"wrote {len(files)} files, {sum(e['rows'] for e in expected.values())} records, "
+        f"{sum(e['rejected'] for e in expected.values())} to reject; analytics rows: "
+        + ", ".join(f"{d} {v['rows']}" for d, v in final.items())
+        + f"; {note}"
+    )
     return 0
 
 

@@ -6,8 +6,8 @@ from pyspark.sql import SparkSession
 
 from etl_lib.catalog.base import Catalog
 from etl_lib.spec.model import DatasetSpec
-from etl_lib.storage.base import Storage
 from etl_lib.spec.schema import analytics_schema
+from etl_lib.storage.base import Storage
 
 
 class LocalCatalog(Catalog):
@@ -25,8 +25,10 @@ class LocalCatalog(Catalog):
         """
         schema = analytics_schema(self.spark, spec)
         if self.storage.exists(location):
-            frame = self.spark.read.schema(schema).option("basePath", self.storage.uri(location)).parquet(
-                self.storage.uri(location)
+            frame = (
+                self.spark.read.schema(schema)
+                .option("basePath", self.storage.uri(location))
+                .parquet(self.storage.uri(location))
             )
         else:
             frame = self.spark.createDataFrame([], schema)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from etl_lib.cli.output import table
@@ -46,8 +45,7 @@ def build_context_from(spark: Any, spec_path: str, lake: str, ledger_uri: str | 
 def file_table(summary: Any) -> str:
     """Counts per file of a run."""
     rows = [
-        [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""]
-        for f in summary.report.files
+        [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in summary.report.files
     ]
     return table(["file", "status", "rows_in", "valid", "rejected", "error"], rows)
 
@@ -123,9 +121,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([_file_json(f) for f in files]))
             return EXIT_OK
-        rows = [
-            [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in files
-        ]
+        rows = [[f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in files]
         print(table(["file", "status", "rows_in", "valid", "rejected", "error"], rows))
         return EXIT_OK
     runs = ledger.runs(dataset=args.dataset, limit=args.limit)
@@ -150,7 +146,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     ]
     print(
         table(
-            ["run_id", "dataset", "stage", "status", "started (UTC)", "files", "failed", "in", "valid", "rejected", "analytics"],
+            [
+                "run_id",
+                "dataset",
+                "stage",
+                "status",
+                "started (UTC)",
+                "files",
+                "failed",
+                "in",
+                "valid",
+                "rejected",
+                "analytics",
+            ],
             rows,
         )
     )

@@ -12,7 +12,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     numeric = [all(isinstance(row[i], int | float) for row in rows) and bool(rows) for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric)).rstrip()
+        return "  ".join(
+            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric, strict=False)
+        ).rstrip()
 
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out += [line(r) for r in text_rows]

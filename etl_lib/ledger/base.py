@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 FileStatus = Literal["claimed", "processed", "published", "failed"]
@@ -26,7 +26,7 @@ RunStatus = Literal["running", "succeeded", "partial", "failed"]
 
 def utcnow() -> datetime:
     """Timezone-aware now, the ledger's clock."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def _to_row(obj: FileRecord | RunRecord) -> dict[str, Any]:
 
 def _from_row(row: sqlite3.Row, cls: type[Any]) -> Any:
     values: dict[str, Any] = {}
-    for key in row.keys():
+    for key in row:
         value = row[key]
         if key in _JSON_FIELDS:
             value = tuple(json.loads(value or "[]"))
@@ -165,9 +165,7 @@ class SqliteLedger(Ledger):
 
     def history(self, run_id: str) -> list[FileRecord]:
         """Every file state recorded by one run."""
-        rows = self._conn.execute(
-            "SELECT * FROM file_history WHERE run_id = ? ORDER BY updated_at", (run_id,)
-        )
+        rows = self._conn.execute("SELECT * FROM file_history WHERE run_id = ? ORDER BY updated_at", (run_id,))
         return [_from_row(r, FileRecord) for r in rows]
 
     def save_run(self, run: RunRecord) -> None:

@@ -84,8 +84,8 @@ def map_columns(key: str, headers: list[str], spec: DatasetSpec) -> ColumnMappin
         positions: dict[str, int | None] = {
             c.name: (i if i < len(headers) else None) for i, c in enumerate(spec.columns)
         }
-        extras = {f"_c{i}": i for i in range(len(spec.columns), len(headers))}
-        return _checked(key, ColumnMapping(positions, extras, len(headers), tuple(headers)), spec)
+        by_position = {f"_c{i}": i for i in range(len(spec.columns), len(headers))}
+        return _checked(key, ColumnMapping(positions, by_position, len(headers), tuple(headers)), spec)
 
     by_norm: dict[str, list[int]] = {}
     for index, header in enumerate(headers):
@@ -123,9 +123,7 @@ def _checked(key: str, mapping: ColumnMapping, spec: DatasetSpec) -> ColumnMappi
     missing = [c for c in spec.columns if c.required and mapping.positions[c.name] is None]
     if missing:
         wanted = "; ".join(f"'{c.name}' (header {' or '.join(repr(s) for s in c.sources)})" for c in missing)
-        raise SourceFileError(
-            key, f"missing required column(s) {wanted}; the file has: {', '.join(mapping.headers)}"
-        )
+        raise SourceFileError(key, f"missing required column(s) {wanted}; the file has: {', '.join(mapping.headers)}")
     if mapping.extras and spec.source.extra_columns == "reject_file":
         raise SourceFileError(
             key,

@@ -6,7 +6,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 
@@ -19,7 +19,7 @@ from etl_lib.storage.base import Storage
 
 def new_run_id() -> str:
     """A sortable, unique run id: ``20261123T182200Z-3fa2b1``."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def process_owner() -> str:

@@ -16,7 +16,7 @@ again:
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -112,7 +112,7 @@ def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
 def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None) -> FileRecord:
     key = task.source.key
     fid = file_id(key)
-    ingested_at = datetime.now(timezone.utc)
+    ingested_at = datetime.now(UTC)
     rows = validated_rows(ctx, key, ingested_at).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         stats = rows.groupBy(is_valid().alias("valid"), "year", "month").count().collect()
@@ -199,4 +199,3 @@ def _check_expectations(ctx: RunContext, valid: DataFrame, key: str) -> list[str
         what = "; ".join(f"{r.expectation} {r.kwargs}: {r.observed}" for r in failed)
         raise SourceFileError(key, f"data-quality check failed: {what}")
     return [f"{r.expectation}: {r.observed}" for r in results if not r.success]
-

@@ -81,7 +81,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
     from etl_lib.spec import model
 
     section = [p for p in loc[:-1] if isinstance(p, str)]
-    cls: type[model.SpecModel] = {
+    cls: Any = {
         (): model.DatasetSpec,
         ("source",): model.SourceSpec,
         ("columns",): model.ColumnSpec,

@@ -167,7 +167,7 @@ class DerivedSpec(SpecModel):
     """A column computed by a Spark SQL expression over the typed columns."""
 
     name: str = Field(description="Output name, lower-case snake_case.")
-    expr: str = Field(description="Spark SQL expression, e.g. \"amount * 100\".")
+    expr: str = Field(description='Spark SQL expression, e.g. "amount * 100".')
     type: str | None = Field(None, description="Optional type the result is cast to.")
     description: str | None = None
 

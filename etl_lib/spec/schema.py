@@ -43,9 +43,7 @@ def derived_fields(spark: SparkSession, spec: DatasetSpec, path: str = "<spec>")
             frame = frame.transform(with_derived_columns(partial))
         except (AnalysisException, PySparkException) as exc:
             first = str(exc).strip().splitlines()[0]
-            raise SpecError(
-                path, f"derived[{index}] ({derived.name}).expr: {first}", spec.dataset
-            ) from None
+            raise SpecError(path, f"derived[{index}] ({derived.name}).expr: {first}", spec.dataset) from None
     return [frame.schema[d.name] for d in spec.derived]
 
 

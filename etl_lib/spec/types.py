@@ -22,7 +22,9 @@ SIMPLE_TYPES: dict[str, T.DataType] = {
     "timestamp": T.TimestampType(),
 }
 
-ALLOWED_TYPES_TEXT = "string, int, bigint, double, boolean, date, timestamp, decimal(p,s) with 1 <= p <= 38 and 0 <= s <= p"
+ALLOWED_TYPES_TEXT = (
+    "string, int, bigint, double, boolean, date, timestamp, decimal(p,s) with 1 <= p <= 38 and 0 <= s <= p"
+)
 
 _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 
@@ -47,9 +49,7 @@ class ColumnType:
     @property
     def athena(self) -> str:
         """The Athena / Hive DDL name of this type."""
-        return {"int": "int", "bigint": "bigint", "double": "double", "boolean": "boolean"}.get(
-            self.text, self.text
-        )
+        return {"int": "int", "bigint": "bigint", "double": "double", "boolean": "boolean"}.get(self.text, self.text)
 
 
 def parse_type(text: str) -> ColumnType:
@@ -61,8 +61,6 @@ def parse_type(text: str) -> ColumnType:
     if match:
         precision, scale = int(match.group(1)), int(match.group(2))
         if not 1 <= precision <= 38 or scale > precision:
-            raise ValueError(
-                f"bad decimal '{text}': precision must be 1..38 and scale 0..precision"
-            )
+            raise ValueError(f"bad decimal '{text}': precision must be 1..38 and scale 0..precision")
         return ColumnType(f"decimal({precision},{scale})", T.DecimalType(precision, scale))
     raise ValueError(f"unknown type '{text}'; allowed: {ALLOWED_TYPES_TEXT}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -69,10 +70,8 @@ class LocalStorage(Storage):
     def delete(self, keys: Iterable[str]) -> None:
         """Remove files; missing ones are ignored."""
         for key in keys:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(self._path(key))
-            except FileNotFoundError:
-                pass
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove a folder tree."""

@@ -17,7 +17,8 @@ from pyspark.sql import functions as F
 def winner_order(latest_by: str | None) -> list[Column]:
     """The descending sort that puts a key's winning row first."""
     order = [F.col(latest_by).desc_nulls_last()] if latest_by else []
-    return order + [
+    return [
+        *order,
         F.col("_ingested_at").desc_nulls_last(),
         F.col("_source_file").desc_nulls_last(),
         F.col("_source_row").desc_nulls_last(),

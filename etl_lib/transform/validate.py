@@ -28,7 +28,9 @@ def column_reasons(column: ColumnSpec, must_exist: bool = False) -> list[Column]
     present = ~blank
     reasons: list[Column] = []
     if column.required or must_exist:
-        why = "required value is missing" if column.required else "value is missing (it is a key or the partition column)"
+        why = (
+            "required value is missing" if column.required else "value is missing (it is a key or the partition column)"
+        )
         reasons.append(F.when(blank, F.lit(f"{name}: {why}")))
     if ctype.text != "string":
         hint = f" (formats: {', '.join(column.formats)})" if ctype.is_temporal else ""
@@ -74,7 +76,10 @@ def with_derived_reasons(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
     def transform(df: DataFrame) -> DataFrame:
         if not needed:
             return df
-        extra = [F.when(F.col(n).isNull(), F.lit(f"{n}: derived value is null (it is a key or the partition column)")) for n in needed]
+        extra = [
+            F.when(F.col(n).isNull(), F.lit(f"{n}: derived value is null (it is a key or the partition column)"))
+            for n in needed
+        ]
         return df.withColumn(REASONS, F.concat(F.col(REASONS), F.array_compact(F.array(*extra))))
 
     return transform

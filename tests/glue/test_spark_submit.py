@@ -45,7 +45,9 @@ def test_both_jobs_under_spark_submit(repo: Path, tmp_path: Path) -> None:
     summary = last_json(first.stdout)
     assert (summary["stage"], summary["rows_in"], summary["rows_rejected"]) == ("raw-to-processed", 435, 6)
     assert not (lake / "analytics-ready").exists()
-    second = submit(repo, "processed_to_analytics.py", "--JOB_NAME", "local", "--dataset_spec", spec, "--lake", str(lake))
+    second = submit(
+        repo, "processed_to_analytics.py", "--JOB_NAME", "local", "--dataset_spec", spec, "--lake", str(lake)
+    )
     assert second.returncode == 0, second.stderr[-2000:]
     assert last_json(second.stdout)["rows_analytics"] == 429
     assert list((lake / "analytics-ready" / "accounts").rglob("*.snappy.parquet"))

@@ -6,9 +6,8 @@ import gzip
 import json
 from pathlib import Path
 
-from tests.conftest import deliver, make_context
-
 from etl_lib.runner.run import run_dataset
+from tests.conftest import deliver, make_context
 
 SPEC = """
 dataset: people
@@ -64,7 +63,10 @@ def test_reordered_and_extra_columns_are_matched_by_name_and_rescued(spark, lake
     deliver(lake, "people", "p.csv", "age,Loyalty Tier,NOTE,person id,full_name\n5,gold,n,1,Al\n6,,m,2,Bo\n")
     run(spark, lake)
     rows = processed_rows(lake)
-    assert [(r["person_id"], r["full_name"], r["note"], r["age"]) for r in rows] == [("1", "Al", "n", 5), ("2", "Bo", "m", 6)]
+    assert [(r["person_id"], r["full_name"], r["note"], r["age"]) for r in rows] == [
+        ("1", "Al", "n", 5),
+        ("2", "Bo", "m", 6),
+    ]
     assert json.loads(rows[0]["_rescued_data"]) == {"Loyalty Tier": "gold"}
     assert rows[1]["_rescued_data"] is None
 
@@ -82,7 +84,12 @@ def test_wrong_field_counts_are_rejected_with_raw_values(spark, lake: Path) -> N
 
 def test_gzip_latin1_and_semicolons(spark, lake: Path) -> None:
     spec = SPEC.replace('delimiter: ","', 'delimiter: ";"').replace("encoding: utf-8", "encoding: latin-1")
-    deliver(lake, "people", "p.csv.gz", gzip.compress("Person ID;full_name;note;age\n1;Zoë Müller;ça va;7\n".encode("latin-1")))
+    deliver(
+        lake,
+        "people",
+        "p.csv.gz",
+        gzip.compress("Person ID;full_name;note;age\n1;Zoë Müller;ça va;7\n".encode("latin-1")),
+    )
     run(spark, lake, spec)
     assert [(r["full_name"], r["note"]) for r in processed_rows(lake)] == [("Zoë Müller", "ça va")]
 

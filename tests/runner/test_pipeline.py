@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.conftest import deliver, make_context
 
 from etl_lib.errors import LedgerError
 from etl_lib.ledger.sqlite import SqliteLedger
 from etl_lib.runner.run import run_dataset
+from tests.conftest import deliver, make_context
 
 SPEC = """
 dataset: tx
@@ -27,7 +27,10 @@ keys: [tx_id]
 partition_by: ts
 """
 
-JAN = "tx_id,ts,amount,email\nA,2024-01-05 10:00:00,1.00,a@x\nB,2024-01-06 10:00:00,2.00,b@x\nC,2024-02-01 00:00:00,3.00,c@x\nBAD,nope,1,z\n"
+JAN = (
+    "tx_id,ts,amount,email\n"
+    "A,2024-01-05 10:00:00,1.00,a@x\nB,2024-01-06 10:00:00,2.00,b@x\nC,2024-02-01 00:00:00,3.00,c@x\nBAD,nope,1,z\n"
+)
 FEB = "tx_id,ts,amount,email\nC,2024-02-01 00:00:00,30.00,c@x\nD,2024-02-10 00:00:00,4.00,d@x\n"
 
 
@@ -58,7 +61,10 @@ def test_partitions_metadata_and_reconciliation(spark, lake: Path) -> None:
     assert summary.as_json()["status"] == "succeeded"
     assert (summary.report.run.rows_in, summary.report.run.rows_valid, summary.report.run.rows_rejected) == (4, 3, 1)
     assert sorted(p.name for p in (lake / "processed" / "tx").glob("year=*/month=*")) == ["month=01", "month=02"]
-    assert sorted(str(p.relative_to(lake / "analytics-ready" / "tx")) for p in (lake / "analytics-ready" / "tx").rglob("*.parquet")) == [
+    assert sorted(
+        str(p.relative_to(lake / "analytics-ready" / "tx"))
+        for p in (lake / "analytics-ready" / "tx").rglob("*.parquet")
+    ) == [
         "year=2024/month=01/part-00000.snappy.parquet",
         "year=2024/month=02/part-00000.snappy.parquet",
     ]
@@ -68,7 +74,9 @@ def test_partitions_metadata_and_reconciliation(spark, lake: Path) -> None:
     assert a["_source_file"] == "raw/tx/jan.csv" and a["_run_id"] == summary.report.run.run_id
     assert a["_ingested_at"] is not None and a["cents"] == 100
     assert a["email"] == hashlib.sha256(b"a@x").hexdigest()
-    processed_line = json.loads(next((lake / "processed/tx/year=2024/month=01").glob("*.json")).read_text().splitlines()[0])
+    processed_line = json.loads(
+        next((lake / "processed/tx/year=2024/month=01").glob("*.json")).read_text().splitlines()[0]
+    )
     assert processed_line["email"] == "a@x"  # pii is hashed only in analytics-ready
     [record] = summary.report.files
     assert record.rows_in == record.rows_valid + record.rows_rejected
@@ -130,7 +138,12 @@ def test_one_unreadable_file_never_stops_the_others(spark, lake: Path) -> None:
     errors = {f.source_key: f.error for f in summary.report.files if f.error}
     assert all("\n" not in e and e.startswith(k) for k, e in errors.items())
     assert set(analytics(spark, lake)) == {"A", "B", "C", "D"}
-    assert sorted(p.name for p in (lake / "raw" / "tx").iterdir()) == ["a_good.csv", "b_corrupt.csv.gz", "c_empty.csv", "d_good.csv"]
+    assert sorted(p.name for p in (lake / "raw" / "tx").iterdir()) == [
+        "a_good.csv",
+        "b_corrupt.csv.gz",
+        "c_empty.csv",
+        "d_good.csv",
+    ]
     # Failed files are not retried until their content changes.
     assert run(spark, lake).report.run.files == 0
 
@@ -147,7 +160,10 @@ def test_a_run_killed_half_way_is_finished_by_the_next(spark, lake: Path, tmp_pa
     clean = tmp_path / "clean"
     deliver(clean, "tx", "jan.csv", JAN)
     run(spark, clean)
-    names = lambda root: sorted(os.path.relpath(p, root) for p in tree(root, "processed", "analytics-ready", "rejected"))  # noqa: E731
+
+    def names(root):
+        return sorted(os.path.relpath(p, root) for p in tree(root, "processed", "analytics-ready", "rejected"))
+
     assert names(lake) == names(clean)
     assert set(analytics(spark, lake)) == {"A", "B", "C"}
     assert spark.read.json(str(lake / "processed" / "tx")).count() == 3

@@ -73,7 +73,9 @@ def test_keys_must_name_known_columns() -> None:
 
 
 def test_partition_by_must_be_temporal() -> None:
-    with pytest.raises(SpecError, match=r"partition_by: column 'amount' is decimal\(10,2\).*candidates: \['ordered_at'\]"):
+    with pytest.raises(
+        SpecError, match=r"partition_by: column 'amount' is decimal\(10,2\).*candidates: \['ordered_at'\]"
+    ):
         parse_spec(spec_with(partition_by="amount"))
 
 

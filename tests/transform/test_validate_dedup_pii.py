@@ -72,8 +72,14 @@ def test_pattern_must_match_the_whole_value(spark) -> None:
 
 
 def test_derived_columns_use_typed_values(spark) -> None:
-    df = spark.createDataFrame([("a", "1.25", None, None, None)], "id string, amount string, currency string, iban string, booked string")
-    out = df.transform(with_cleaned_values(SPEC)).transform(with_typed_columns(SPEC)).transform(with_derived_columns(SPEC))
+    df = spark.createDataFrame(
+        [("a", "1.25", None, None, None)], "id string, amount string, currency string, iban string, booked string"
+    )
+    out = (
+        df.transform(with_cleaned_values(SPEC))
+        .transform(with_typed_columns(SPEC))
+        .transform(with_derived_columns(SPEC))
+    )
     assert out.select("cents").first()[0] == 125
 
 
