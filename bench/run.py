@@ -159,7 +159,7 @@ def jvm_heap(spark: Any) -> dict[str, int]:
     total, free, limit = runtime.totalMemory(), runtime.freeMemory(), runtime.maxMemory()
     pool_peaks = 0
     for pool in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans():
-        if str(pool.getType().toString()) == "HEAP":
+        if str(pool.getType().name()) == "HEAP":
             pool_peaks += pool.getPeakUsage().getUsed()
     return {"used": total - free, "committed": total, "max": limit, "pool_peaks": pool_peaks}
 
@@ -173,6 +173,18 @@ def prefix_bytes(ctx: Any, prefix: str) -> tuple[int, int]:
         return 0, 0
     objects = ctx.storage.list(prefix + "/")
     return sum(o.size for o in objects), len(objects)
+
+
+def text_table(headers: list[str], rows: list[list[object]], left: int = 1) -> str:
+    """A plain text table: the first ``left`` columns left-aligned, the others right-aligned."""
+    cells = [[str(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        padded = [v.ljust(w) if i < left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
 def mib(value: int) -> str:
@@ -280,12 +292,10 @@ def _bench(args: argparse.Namespace, out: Path) -> int:
 
     run1, run2 = first.report.run, second.report.run
     stage_peaks = sampler.phase_peaks
-    from etl_lib.cli.output import table
-
     print()
     print(f"stages (wall clock; {args.rows:,} rows generated, {args.files} file(s), master {args.master})")
     print(
-        table(
+        text_table(
             ["stage", "status", "rows in", "rows out", "input MB", "seconds", "rows/s", "MB/s", "JVM peak RSS MiB"],
             [
                 [
@@ -322,13 +332,14 @@ def _bench(args: argparse.Namespace, out: Path) -> int:
                     mib(sampler.peak_jvm),
                 ],
             ],
+            left=2,
         )
     )
 
     print()
     print("memory")
     print(
-        table(
+        text_table(
             ["what", "MiB"],
             [
                 ["driver Python peak RSS (ru_maxrss), before the stages", mib(driver_before)],
@@ -348,7 +359,7 @@ def _bench(args: argparse.Namespace, out: Path) -> int:
     print()
     print("outputs")
     print(
-        table(
+        text_table(
             ["area", "files", "MB"],
             [
                 ["raw (CSV)", gen["files"], mib(gen["bytes"])],
@@ -369,7 +380,7 @@ def _bench(args: argparse.Namespace, out: Path) -> int:
     print()
     print("reconciliation")
     print(
-        table(
+        text_table(
             ["check", "left", "right", "result"],
             [[name, f"{a:,}", f"{b:,}", "ok" if a == b else "MISMATCH"] for name, a, b in checks],
         )

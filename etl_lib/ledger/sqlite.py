@@ -48,7 +48,7 @@ def _to_row(obj: FileRecord | RunRecord) -> dict[str, Any]:
 
 def _from_row(row: sqlite3.Row, cls: type[Any]) -> Any:
     values: dict[str, Any] = {}
-    for key in row:
+    for key in row.keys():  # noqa: SIM118 - sqlite3.Row iterates values, not keys
         value = row[key]
         if key in _JSON_FIELDS:
             value = tuple(json.loads(value or "[]"))
