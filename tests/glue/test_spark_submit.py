@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SUBMIT = Path(sys.executable).parent / "spark-submit"
 
 
@@ -35,7 +33,6 @@ def last_json(stdout: str) -> dict:
     return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
 
 
-@pytest.mark.skipif(not SUBMIT.exists(), reason="spark-submit comes with pyspark in the venv")
 def test_both_jobs_under_spark_submit(repo: Path, tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     shutil.copytree(repo / "sample_csv" / "deliveries" / "01" / "accounts", lake / "raw" / "accounts")
