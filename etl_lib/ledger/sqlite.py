@@ -9,14 +9,16 @@ exists, and after ``stale_after_s`` otherwise. ``fail_on`` names operations that
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from etl_lib.errors import ClaimConflict, LedgerError
 from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, utcnow
@@ -32,6 +34,20 @@ CREATE TABLE IF NOT EXISTS file_history ({", ".join(_FILE_COLUMNS)});
 CREATE INDEX IF NOT EXISTS file_history_run ON file_history (run_id);
 CREATE TABLE IF NOT EXISTS runs ({", ".join(_RUN_COLUMNS)}, PRIMARY KEY (run_id, dataset, stage));
 """
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Serialise a method on the ledger's lock: one connection is shared by the run's threads."""
+
+    @functools.wraps(method)
+    def wrapper(self: SqliteLedger, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _to_row(obj: FileRecord | RunRecord) -> dict[str, Any]:
@@ -64,6 +80,7 @@ class SqliteLedger(Ledger):
     def __init__(self, path: str, fail_on: Iterable[str] = ()) -> None:
         self.path = path
         self.fail_on = set(fail_on)
+        self._lock = threading.RLock()
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         try:
             self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -81,6 +98,7 @@ class SqliteLedger(Ledger):
         marks = ", ".join(f":{c}" for c in row)
         self._conn.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", row)
 
+    @_locked
     def get_file(self, dataset: str, source_key: str) -> FileRecord | None:
         """The current record of a source file, or None if never seen."""
         self._check("get_file")
@@ -89,6 +107,7 @@ class SqliteLedger(Ledger):
         ).fetchone()
         return None if row is None else _from_row(row, FileRecord)
 
+    @_locked
     def claim_file(self, record: FileRecord, stale_after_s: float) -> FileRecord | None:
         """Claim a file in one immediate transaction (see ``Ledger.claim_file``)."""
         self._check("claim_file")
@@ -136,6 +155,7 @@ class SqliteLedger(Ledger):
             return True
         return True
 
+    @_locked
     def save_file(self, record: FileRecord) -> None:
         """Store the new state of a file and append it to the history."""
         self._check("save_file")
@@ -151,6 +171,7 @@ class SqliteLedger(Ledger):
             self._conn.execute("ROLLBACK")
             raise LedgerError(f"ledger {self.path}: cannot save {record.source_key}: {exc}") from None
 
+    @_locked
     def files(
         self,
         dataset: str | None = None,
@@ -163,11 +184,13 @@ class SqliteLedger(Ledger):
         rows = self._conn.execute(f"SELECT * FROM files {where} ORDER BY updated_at, source_key", args)
         return [_from_row(r, FileRecord) for r in rows]
 
+    @_locked
     def history(self, run_id: str) -> list[FileRecord]:
         """Every file state recorded by one run."""
         rows = self._conn.execute("SELECT * FROM file_history WHERE run_id = ? ORDER BY updated_at", (run_id,))
         return [_from_row(r, FileRecord) for r in rows]
 
+    @_locked
     def save_run(self, run: RunRecord) -> None:
         """Insert or update a run."""
         self._check("save_run")
@@ -176,6 +199,7 @@ class SqliteLedger(Ledger):
         except sqlite3.Error as exc:
             raise LedgerError(f"ledger {self.path}: cannot save run {run.run_id}: {exc}") from None
 
+    @_locked
     def runs(self, dataset: str | None = None, limit: int = 20) -> list[RunRecord]:
         """The latest runs, newest first."""
         where, args = self._where(dataset=dataset)

@@ -1,13 +1,11 @@
 """processed -> analytics-ready: recompute only the partitions a run touched.
 
 The partitions to rewrite are the ones processed files changed in (new rows,
-replaced rows) plus, for datasets with ``keys``, the partitions of
-analytics-ready that already hold one of the new keys (found by reading only
-the key columns of the Parquet). Rows are deduplicated across all of those
-together, so a key moving to another month keeps one row. When a re-delivered
-file replaced earlier rows of a keyed dataset, an older row elsewhere may have
-to win again, so that run recomputes the whole dataset (documented trade-off:
-rare, and always correct).
+replaced rows) plus, for datasets with ``keys``, every partition holding a row
+of a key that must be decided again (found in the small key index, not by
+scanning processed). Rows are deduplicated across all of those together, so a
+key moving to another month keeps one row, and when a re-delivered file drops
+a key's winning row, the next best row of that key wins again wherever it is.
 
 Each rewritten partition is staged, then swapped in; the processed files stay
 ``processed`` in the ledger until every partition is published, so a killed
@@ -21,12 +19,14 @@ import posixpath
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from etl_lib.ledger.base import FileRecord
 from etl_lib.runner.context import RunContext
 from etl_lib.spec.schema import analytics_schema, processed_schema
 from etl_lib.transform.dedup import keep_latest_per_key
 from etl_lib.transform.pii import with_hashed_columns
+from etl_lib.write.key_index import key_index_columns
 from etl_lib.write.staging import staged_files
 
 log = logging.getLogger("etl_lib.analytics")
@@ -56,31 +56,41 @@ def read_partitions(ctx: RunContext, root: str, partitions: set[str], schema_kin
 
 
 def affected_partitions(ctx: RunContext, pending: list[FileRecord]) -> set[str]:
-    """The analytics-ready partitions this run must rewrite."""
+    """The analytics-ready partitions this run must rewrite.
+
+    The partitions the pending files changed, plus, for keyed datasets, every
+    partition holding a row of a key that must be decided again: the keys the
+    pending files deliver, and the keys whose current winner came from an
+    earlier version of a re-delivered file. The key index says where each
+    key's rows are, so every row of those keys is among the candidates.
+    """
     spec = ctx.spec
     touched = {p for f in pending for p in f.dirty_partitions}
     if not spec.keys or not touched:
         return touched
-    analytics = list_partitions(ctx, ctx.analytics_prefix())
-    if any(f.replaces_previous for f in pending):
-        return touched | analytics | list_partitions(ctx, ctx.processed_prefix())
-    if not analytics:
-        return touched
-    new_rows = read_partitions(ctx, ctx.processed_prefix(), touched, "json")
-    if new_rows is None:
+    index = read_key_index(ctx)
+    if index is None:
         return touched
     sources = [f.source_key for f in pending]
-    new_keys = (
-        new_rows.filter(F.col("_source_file").isin(sources))
-        .select(*spec.keys)
-        .transform(with_hashed_columns(spec.pii_columns))
-        .distinct()
-    )
-    index = read_partitions(ctx, ctx.analytics_prefix(), analytics, "parquet")
-    assert index is not None
-    holding = index.select(*spec.keys, "year", "month").join(new_keys, spec.keys, "left_semi")
-    extra = {f"year={r['year']}/month={r['month']}" for r in holding.select("year", "month").distinct().collect()}
-    return touched | extra
+    keys = index.filter(F.col("_source_file").isin(sources)).select(*spec.keys)
+    replaced = [f.source_key for f in pending if f.replaces_previous]
+    if replaced:
+        current = read_partitions(ctx, ctx.analytics_prefix(), touched, "parquet")
+        if current is not None:
+            old_winners = current.filter(F.col("_source_file").isin(replaced)).select(*spec.keys)
+            keys = keys.unionByName(old_winners)
+    holding = index.join(keys.distinct(), spec.keys, "left_semi").select("year", "month").distinct()
+    return touched | {f"year={r['year']}/month={r['month']}" for r in holding.collect()}
+
+
+def read_key_index(ctx: RunContext) -> DataFrame | None:
+    """The dataset's key index, with pii keys hashed as in analytics-ready."""
+    if not ctx.storage.exists(ctx.key_index_prefix() + "/"):
+        return None
+    schema = processed_schema(ctx.spark, ctx.spec)
+    fields = [schema[c] for c in key_index_columns(ctx.spec.keys)]
+    frame = ctx.spark.read.schema(T.StructType(fields)).parquet(ctx.storage.uri(ctx.key_index_prefix()))
+    return frame.transform(with_hashed_columns(ctx.spec.pii_columns))
 
 
 def analytics_rows(ctx: RunContext, affected: set[str]) -> DataFrame | None:

@@ -41,6 +41,8 @@ class RunContext:
     stale_claim_after_s: float = 2 * 3600
     """A claim older than this is taken over (its run is presumed dead)."""
     progress: bool = False
+    parallel_files: int = 0
+    """Files processed at once; 0: as many as Spark has cores (at most 8)."""
 
     @property
     def dataset(self) -> str:
@@ -62,6 +64,10 @@ class RunContext:
     def rejected_prefix(self) -> str:
         """Rejected rows of the dataset."""
         return f"rejected/{self.dataset}"
+
+    def key_index_prefix(self) -> str:
+        """Which keys each processed file holds, by partition (metadata, never read as data)."""
+        return f"_meta/key_index/{self.dataset}"
 
     def staging_prefix(self, *parts: str) -> str:
         """A private staging folder of this run (never read as data)."""

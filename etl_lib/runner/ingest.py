@@ -33,6 +33,7 @@ from etl_lib.transform.metadata import with_metadata
 from etl_lib.transform.partition import with_partition_columns
 from etl_lib.transform.types import CLEANED, with_cleaned_values, with_typed_columns
 from etl_lib.transform.validate import REASONS, is_valid, with_derived_reasons, with_reasons
+from etl_lib.write.key_index import write_key_index
 from etl_lib.write.staging import delete_with_prefix, file_id, publish, staged_files
 
 log = logging.getLogger("etl_lib.ingest")
@@ -139,6 +140,9 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
             .option("ignoreNullFields", False)
             .json(ctx.storage.uri(stage_rejected))
         )
+        stage_index = ctx.staging_prefix(fid, "key_index")
+        if ctx.spec.keys:
+            write_key_index(rows.filter(is_valid()), ctx.spec.keys, ctx.storage.uri(stage_index))
     finally:
         rows.unpersist()
 
@@ -159,10 +163,12 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
     processed_root = ctx.processed_prefix()
     delete_with_prefix(ctx.storage, [f"{processed_root}/{p}" for p in dirty], fid)
     delete_with_prefix(ctx.storage, [ctx.rejected_prefix()], fid)
+    delete_with_prefix(ctx.storage, [ctx.key_index_prefix()], fid)
     outputs = publish(ctx.storage, staged_files(ctx.storage, stage_valid, ".json"), processed_root, fid, ".json")
     outputs += publish(
         ctx.storage, staged_files(ctx.storage, stage_rejected, ".json"), ctx.rejected_prefix(), fid, ".json"
     )
+    publish(ctx.storage, staged_files(ctx.storage, stage_index, ".parquet"), ctx.key_index_prefix(), fid, ".parquet")
     done = claimed.evolve(
         status="processed",
         rows_in=rows_in,

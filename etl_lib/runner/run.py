@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from etl_lib.errors import EtlError
@@ -16,7 +17,7 @@ from etl_lib.runner.analytics import publish_analytics
 from etl_lib.runner.context import RunContext, process_owner
 from etl_lib.runner.errors import one_line
 from etl_lib.runner.ingest import process_file
-from etl_lib.runner.plan import plan_files
+from etl_lib.runner.plan import FileTask, plan_files
 from etl_lib.spec.schema import check_spec
 
 log = logging.getLogger("etl_lib.run")
@@ -110,13 +111,30 @@ def _record(ctx: RunContext, run: RunRecord, results: list[FileRecord]) -> None:
 
 
 def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> list[FileRecord]:
+    """Process the planned files, ``parallel_files`` at a time (results in plan order).
+
+    A CSV file is read as one Spark partition, so several files in flight keep
+    every core busy; each file still has its own outcome.
+    """
     tasks, _ = plan_files(ctx.storage, ctx.ledger, ctx.dataset, sources)
-    results = []
-    for n, task in enumerate(tasks, 1):
+    total = len(tasks)
+
+    def one(numbered: tuple[int, FileTask]) -> FileRecord:
+        n, task = numbered
         if ctx.progress:
-            print(f"[{n}/{len(tasks)}] {task.source.key} ({task.reason})", file=sys.stderr, flush=True)
-        results.append(process_file(ctx, task))
-    return results
+            print(f"[{n}/{total}] {task.source.key} ({task.reason})", file=sys.stderr, flush=True)
+        return process_file(ctx, task)
+
+    workers = max(1, min(ctx.parallel_files or _default_parallelism(ctx), total))
+    if workers == 1:
+        return [one(item) for item in enumerate(tasks, 1)]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-file") as pool:
+        return list(pool.map(one, enumerate(tasks, 1)))
+
+
+def _default_parallelism(ctx: RunContext) -> int:
+    """Files in flight by default: the cores Spark has, at most 8."""
+    return min(8, int(ctx.spark.sparkContext.defaultParallelism))
 
 
 def _processed_to_analytics(ctx: RunContext) -> int:
