@@ -106,7 +106,7 @@ def run_demo(lake: str, master: str | None = None) -> int:
     print("\n=== monthly totals per account type (Athena-style SQL over analytics-ready):")
     print(DEMO_QUERY)
     result = ctx.spark.sql(DEMO_QUERY)
-    print(table(result.columns, [list(r) for r in result.limit(100).collect()]))
+    print(table(result.columns, [list(r) for r in result.limit(100).collect()]))  # display, bounded
     print(f'\nTry: etl-lib query --lake {lake} --spec sample_csv/specs/transactions.yaml "SELECT ..."')
     print(f"     etl-lib runs --lake {lake}")
     sys.stdout.flush()

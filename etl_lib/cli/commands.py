@@ -10,6 +10,7 @@ from etl_lib.cli.output import table
 from etl_lib.config import open_ledger, open_storage
 from etl_lib.errors import ConfigError
 from etl_lib.spec.load import load_spec
+from etl_lib.spec.model import DatasetSpec
 
 EXIT_OK, EXIT_PARTIAL = 0, 3
 
@@ -18,17 +19,18 @@ def build_context(spec_path: str, lake: str, ledger_uri: str | None = None, mast
     """A ``RunContext`` with a local Spark session; spec errors come before Spark starts."""
     from etl_lib.spark import local_session
 
-    load_spec(spec_path)
-    return build_context_from(local_session(master=master), spec_path, lake, ledger_uri)
+    spec = load_spec(spec_path)
+    return build_context_from(local_session(master=master), spec, lake, ledger_uri)
 
 
-def build_context_from(spark: Any, spec_path: str, lake: str, ledger_uri: str | None = None) -> Any:
-    """A ``RunContext`` over an existing session, with the edges chosen by URI."""
+def build_context_from(spark: Any, spec: DatasetSpec | str, lake: str, ledger_uri: str | None = None) -> Any:
+    """A ``RunContext`` over an existing session (a spec or its path), edges chosen by URI."""
     from etl_lib.catalog.local import LocalCatalog
     from etl_lib.notify.local import LocalNotifier
     from etl_lib.runner.context import RunContext
 
-    spec = load_spec(spec_path)
+    if isinstance(spec, str):
+        spec = load_spec(spec)
     storage = open_storage(lake)
     ledger = open_ledger(ledger_uri, storage)
     return RunContext(

@@ -80,6 +80,7 @@ def affected_partitions(ctx: RunContext, pending: list[FileRecord]) -> set[str]:
             old_winners = current.filter(F.col("_source_file").isin(replaced)).select(*spec.keys)
             keys = keys.unionByName(old_winners)
     holding = index.join(keys.distinct(), spec.keys, "left_semi").select("year", "month").distinct()
+    # Distinct partition names only (metadata): at most one row per month of data.
     return touched | {f"year={r['year']}/month={r['month']}" for r in holding.collect()}
 
 

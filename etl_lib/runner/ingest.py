@@ -116,6 +116,7 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
     ingested_at = datetime.now(UTC)
     rows = validated_rows(ctx, key, ingested_at).persist(StorageLevel.MEMORY_AND_DISK)
     try:
+        # Counts per (valid, year, month): a handful of rows of metadata, not data.
         stats = rows.groupBy(is_valid().alias("valid"), "year", "month").count().collect()
         rows_in = sum(r["count"] for r in stats)
         rows_valid = sum(r["count"] for r in stats if r["valid"])

@@ -37,9 +37,11 @@ def plan_files(
     ledger: Ledger,
     dataset: str,
     sources: list[str] | None = None,
-) -> tuple[list[FileTask], list[FileRecord]]:
-    """The files to process, in delivery order (modified time, then key), and the
-    records of requested sources that cannot be planned (e.g. missing)."""
+) -> list[FileTask]:
+    """The files to process, in delivery order (modified time, then key).
+
+    Raises ``SourceFileError`` when a requested source is missing or lies
+    outside ``raw/{dataset}/`` (a job never reads another dataset's files)."""
     prefix = f"raw/{dataset}/"
     if sources:
         wanted = [_as_key(s, storage, prefix) for s in sources]
@@ -62,7 +64,7 @@ def plan_files(
         reason = _reason(record, checksum, requested=bool(sources))
         if reason:
             tasks.append(FileTask(obj, checksum, reason))
-    return tasks, []
+    return tasks
 
 
 def _reason(record: FileRecord | None, checksum: str, requested: bool) -> str | None:

@@ -116,7 +116,7 @@ def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> list[FileRe
     A CSV file is read as one Spark partition, so several files in flight keep
     every core busy; each file still has its own outcome.
     """
-    tasks, _ = plan_files(ctx.storage, ctx.ledger, ctx.dataset, sources)
+    tasks = plan_files(ctx.storage, ctx.ledger, ctx.dataset, sources)
     total = len(tasks)
 
     def one(numbered: tuple[int, FileTask]) -> FileRecord:

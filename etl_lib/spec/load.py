@@ -60,20 +60,22 @@ def _first_error(exc: ValidationError, raw: dict[str, Any]) -> str:
 
 
 def _field_path(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    """``columns[2] (amount).type`` from pydantic's location, walking the YAML document.
+
+    Location items past a scalar value are pydantic's union tags (``str``,
+    ``list[str]``...), not fields, and are left out.
+    """
     parts: list[str] = []
     node: Any = raw
     for item in loc:
-        if isinstance(item, int):
-            name = node[item].get("name") if isinstance(node, list) and isinstance(node[item], dict) else None
+        if isinstance(item, int) and isinstance(node, list) and parts:
+            element = node[item] if item < len(node) else None
+            name = element.get("name") if isinstance(element, dict) else None
             parts[-1] = f"{parts[-1]}[{item}]" + (f" ({name})" if name else "")
-            node = node[item] if isinstance(node, list) else None
-        else:
-            if not str(item)[0].isalpha() and not parts:
-                continue
-            if str(item) in ("str", "int", "float", "bool", "list[str]", "function-after[_valid_regex(), str]"):
-                continue
+            node = element
+        elif isinstance(node, dict):
             parts.append(str(item))
-            node = node.get(item) if isinstance(node, dict) else None
+            node = node.get(item)
     return ".".join(parts)
 
 
