@@ -40,12 +40,13 @@ def local_session(app_name: str = "etl_lib", master: str | None = None) -> Spark
         .config("spark.ui.showConsoleProgress", "false")
     )
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("ETL_LIB_SPARK_LOG_LEVEL", "ERROR"))
+    default_level = "WARN" if os.environ.get("ETL_LIB_VERBOSE") else "OFF"
+    spark.sparkContext.setLogLevel(os.environ.get("ETL_LIB_SPARK_LOG_LEVEL", default_level))
     return configure_session(spark)
 
 
 def _quiet_jvm_logs() -> None:
-    """Point a not-yet-started JVM at our log4j2 file (errors only), unless the
+    """Point a not-yet-started JVM at our log4j2 file (silent), unless the
     user configured logging or runs under spark-submit, which owns the JVM."""
     if os.environ.get("ETL_LIB_VERBOSE") or "PYSPARK_SUBMIT_ARGS" in os.environ or "SPARK_SUBMIT" in os.environ:
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -125,6 +126,10 @@ def test_one_unreadable_file_never_stops_the_others(spark, lake: Path) -> None:
     deliver(lake, "tx", "a_good.csv", JAN)
     deliver(lake, "tx", "b_corrupt.csv.gz", b"\x1f\x8b\x08\x00garbage")
     deliver(lake, "tx", "c_empty.csv", "")
+    # Truncated mid-stream: the header reads fine, Spark fails half-way through the file.
+    body = "tx_id,ts,amount,email\n" + "".join(f"T{i},2024-01-05 10:00:00,1.00,e\n" for i in range(200_000))
+    packed = gzip.compress(body.encode())
+    deliver(lake, "tx", "c_truncated.csv.gz", packed[: len(packed) // 2])
     deliver(lake, "tx", "d_good.csv", FEB)
     summary = run(spark, lake)
     assert summary.status == "partial" and summary.exit_code == 3
@@ -133,6 +138,7 @@ def test_one_unreadable_file_never_stops_the_others(spark, lake: Path) -> None:
         "raw/tx/a_good.csv": "processed",
         "raw/tx/b_corrupt.csv.gz": "failed",
         "raw/tx/c_empty.csv": "failed",
+        "raw/tx/c_truncated.csv.gz": "failed",
         "raw/tx/d_good.csv": "processed",
     }
     errors = {f.source_key: f.error for f in summary.report.files if f.error}
@@ -142,8 +148,11 @@ def test_one_unreadable_file_never_stops_the_others(spark, lake: Path) -> None:
         "a_good.csv",
         "b_corrupt.csv.gz",
         "c_empty.csv",
+        "c_truncated.csv.gz",
         "d_good.csv",
     ]
+    assert "EOFException" in (errors["raw/tx/c_truncated.csv.gz"] or "")
+    assert not list((lake / "processed").rglob("c_truncated*"))
     # Failed files are not retried until their content changes.
     assert run(spark, lake).report.run.files == 0
 
