@@ -31,6 +31,9 @@ def read_header(storage: Storage, key: str, spec: DatasetSpec) -> list[str]:
     """The header fields of ``key`` (for ``header: false`` files, the first record's width
     as ``_c0.._cN``). Raises ``SourceFileError`` for empty, undecodable or corrupt files."""
     source = spec.source
+    if key.lower().endswith(".gz") and not key.endswith(".gz"):
+        # Spark (Hadoop) picks the gzip codec by the exact, lower-case suffix.
+        raise SourceFileError(key, "gzip files must end in lower-case .gz (Spark would read the bytes as text)")
     try:
         with storage.open(key) as raw:
             stream = gzip.GzipFile(fileobj=raw) if key.endswith(".gz") else raw

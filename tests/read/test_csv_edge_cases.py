@@ -122,3 +122,12 @@ def test_header_only_file_is_processed_with_zero_rows(spark, lake: Path) -> None
     deliver(lake, "people", "p.csv", "Person ID,full_name,note,age\n")
     [record] = run(spark, lake).report.files
     assert (record.status, record.rows_in) == ("processed", 0)
+
+
+def test_upper_case_gz_suffix_fails_with_a_clear_reason(spark, lake: Path) -> None:
+    deliver(lake, "people", "P.CSV.GZ", gzip.compress(b"Person ID,full_name,note,age\n1,A,x,1\n"))
+    [record] = run(spark, lake).report.files
+    assert record.status == "failed"
+    assert record.error == (
+        "raw/people/P.CSV.GZ: gzip files must end in lower-case .gz (Spark would read the bytes as text)"
+    )
