@@ -121,14 +121,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.run:
         files = ledger.history(args.run)
         if args.json:
-            print(json.dumps([_file_json(f) for f in files]))
+            print(json.dumps([_record_json(f) for f in files]))
             return EXIT_OK
         rows = [[f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in files]
         print(table(["file", "status", "rows_in", "valid", "rejected", "error"], rows))
         return EXIT_OK
     runs = ledger.runs(dataset=args.dataset, limit=args.limit)
     if args.json:
-        print(json.dumps([_run_json(r) for r in runs]))
+        print(json.dumps([_record_json(r) for r in runs]))
         return EXIT_OK
     rows = [
         [
@@ -167,14 +167,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_json(run: Any) -> dict[str, Any]:
+def _record_json(record: Any) -> dict[str, Any]:
+    """A ledger record (run or file) as JSON-ready data."""
     from dataclasses import asdict
 
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(run).items()}
-
-
-def _file_json(record: Any) -> dict[str, Any]:
-    return _run_json(record)
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(record).items()}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -18,13 +18,8 @@ def with_derived_columns(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
         for derived in spec.derived:
             value = F.expr(derived.expr)
             if derived.type is not None:
-                value = value.cast(spec_type(derived.type))
+                value = value.cast(derived.type)  # spec type names are Spark SQL type names
             df = df.withColumn(derived.name, value)
         return df
 
     return transform
-
-
-def spec_type(text: str) -> str:
-    """Spark SQL type text of a spec type (they coincide; kept for one place to change)."""
-    return text
