@@ -31,6 +31,21 @@ def athena_type(dtype: T.DataType) -> str:
     raise ValueError(f"type {dtype.simpleString()} has no Athena mapping; cast the derived column")
 
 
+def projection_properties(location: str) -> dict[str, str]:
+    """Athena partition projection for ``year=YYYY/month=MM`` folders under ``location``."""
+    location = location.rstrip("/") + "/"
+    return {
+        "parquet.compression": "SNAPPY",
+        "projection.enabled": "true",
+        "projection.year.type": "integer",
+        "projection.year.range": "2000,2099",
+        "projection.month.type": "integer",
+        "projection.month.range": "1,12",
+        "projection.month.digits": "2",
+        "storage.location.template": location + "year=${year}/month=${month}/",
+    }
+
+
 def athena_ddl(spark: SparkSession, spec: DatasetSpec, location: str, database: str = "default") -> str:
     """``CREATE EXTERNAL TABLE`` for ``spec`` over ``location`` (an ``s3://`` URI).
 
@@ -40,6 +55,7 @@ def athena_ddl(spark: SparkSession, spec: DatasetSpec, location: str, database: 
     location = location.rstrip("/") + "/"
     columns = [f for f in analytics_schema(spark, spec).fields if f.name not in ("year", "month")]
     body = ",\n".join(f"  `{f.name}` {athena_type(f.dataType)}" for f in columns)
+    properties = ",\n".join(f"  '{k}'='{v}'" for k, v in projection_properties(location).items())
     comment = (spec.description or f"etl_lib dataset {spec.dataset}").replace("'", "''")
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{spec.dataset}` (\n{body}\n)\n"
@@ -47,14 +63,5 @@ def athena_ddl(spark: SparkSession, spec: DatasetSpec, location: str, database: 
         "PARTITIONED BY (`year` string, `month` string)\n"
         "STORED AS PARQUET\n"
         f"LOCATION '{location}'\n"
-        "TBLPROPERTIES (\n"
-        "  'parquet.compression'='SNAPPY',\n"
-        "  'projection.enabled'='true',\n"
-        "  'projection.year.type'='integer',\n"
-        "  'projection.year.range'='2000,2099',\n"
-        "  'projection.month.type'='integer',\n"
-        "  'projection.month.range'='1,12',\n"
-        "  'projection.month.digits'='2',\n"
-        f"  'storage.location.template'='{location}year=${{year}}/month=${{month}}/'\n"
-        ");"
+        "TBLPROPERTIES (\n" + properties + "\n);"
     )

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from etl_lib.cli.output import table
-from etl_lib.config import open_ledger, open_storage
+from etl_lib.config import open_catalog, open_ledger, open_notifier, open_storage
 from etl_lib.errors import ConfigError
 from etl_lib.spec.load import load_spec
 from etl_lib.spec.model import DatasetSpec
@@ -15,31 +15,40 @@ from etl_lib.spec.model import DatasetSpec
 EXIT_OK, EXIT_PARTIAL = 0, 3
 
 
-def build_context(spec_path: str, lake: str, ledger_uri: str | None = None, master: str | None = None) -> Any:
+def build_context(
+    spec_path: str, lake: str, ledger_uri: str | None = None, master: str | None = None, **edges: Any
+) -> Any:
     """A ``RunContext`` with a local Spark session; spec errors come before Spark starts."""
     from etl_lib.spark import local_session
 
     spec = load_spec(spec_path)
-    return build_context_from(local_session(master=master), spec, lake, ledger_uri)
+    return build_context_from(local_session(master=master), spec, lake, ledger_uri, **edges)
 
 
-def build_context_from(spark: Any, spec: DatasetSpec | str, lake: str, ledger_uri: str | None = None) -> Any:
+def build_context_from(
+    spark: Any,
+    spec: DatasetSpec | str,
+    lake: str,
+    ledger_uri: str | None = None,
+    *,
+    customer: str | None = None,
+    alerts_topic_arn: str | None = None,
+    notify_on: str = "failures",
+    catalog_database: str | None = None,
+) -> Any:
     """A ``RunContext`` over an existing session (a spec or its path), edges chosen by URI."""
-    from etl_lib.catalog.local import LocalCatalog
-    from etl_lib.notify.local import LocalNotifier
     from etl_lib.runner.context import RunContext
 
     if isinstance(spec, str):
         spec = load_spec(spec)
     storage = open_storage(lake)
-    ledger = open_ledger(ledger_uri, storage)
     return RunContext(
         spark=spark,
         spec=spec,
         storage=storage,
-        ledger=ledger,
-        notifier=LocalNotifier(storage),
-        catalog=LocalCatalog(spark, storage),
+        ledger=open_ledger(ledger_uri, storage, customer),
+        notifier=open_notifier(storage, alerts_topic_arn, customer, notify_on),
+        catalog=open_catalog(spark, storage, catalog_database),
         progress=True,
     )
 
@@ -56,7 +65,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``etl-lib run``."""
     from etl_lib.runner.run import run_dataset
 
-    ctx = build_context(args.spec, args.lake, args.ledger, args.master)
+    ctx = build_context(
+        args.spec,
+        args.lake,
+        args.ledger,
+        args.master,
+        customer=args.customer,
+        alerts_topic_arn=args.alerts_topic_arn,
+        notify_on=args.notify_on,
+        catalog_database=args.catalog_database,
+    )
     ctx.progress = not args.json
     summary = run_dataset(ctx, stage=args.stage, sources=args.source)
     if args.json:
@@ -117,7 +135,7 @@ def cmd_ddl(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     """``etl-lib runs``: recent runs, or the files of one run."""
     storage = open_storage(args.lake)
-    ledger = open_ledger(args.ledger, storage)
+    ledger = open_ledger(args.ledger, storage, args.customer)
     if args.run:
         files = ledger.history(args.run)
         if args.json:

@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
     run.add_argument("--json", action="store_true", help="print one JSON object with the run's counts")
     run.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
+    run.add_argument(
+        "--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger, SNS)"
+    )
+    run.add_argument("--alerts-topic-arn", help="SNS topic for run alerts")
+    run.add_argument("--notify-on", default="failures", choices=["failures", "all"])
+    run.add_argument("--catalog-database", help="Glue Data Catalog database to register the table in")
 
     demo = sub.add_parser("demo", help="run the sample bank data end to end and query it")
     demo.add_argument("--lake", default="./lake", help="lake folder to (re)create (default ./lake)")
@@ -56,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list recent runs from the ledger")
     runs.add_argument("--lake", required=True)
-    runs.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    runs.add_argument("--ledger", help="ledger URI: dynamodb://TABLE or sqlite:///PATH (default: under {lake}/_meta/)")
+    runs.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
     runs.add_argument("--run", help="show the files of one run")
     runs.add_argument("--dataset")
     runs.add_argument("--limit", type=int, default=20)

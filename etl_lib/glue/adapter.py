@@ -24,7 +24,7 @@ from etl_lib.errors import ConfigError, EtlError
 log = logging.getLogger("etl_lib.glue")
 
 REQUIRED_ARGS = ("JOB_NAME", "dataset_spec", "lake")
-OPTIONAL_ARGS = ("source_keys", "ledger", "stage")
+OPTIONAL_ARGS = ("source_keys", "ledger", "stage", "customer_id", "alerts_topic_arn", "notify_on", "catalog_database")
 
 
 def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
@@ -108,7 +108,16 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
     sources = [s for s in (args.get("source_keys") or "").split(",") if s.strip()]
     with glue_session(str(args["JOB_NAME"]), args) as session:
         try:
-            ctx = build_context_from(session.spark, str(args["dataset_spec"]), str(args["lake"]), args.get("ledger"))
+            ctx = build_context_from(
+                session.spark,
+                str(args["dataset_spec"]),
+                str(args["lake"]),
+                args.get("ledger"),
+                customer=args.get("customer_id"),
+                alerts_topic_arn=args.get("alerts_topic_arn"),
+                notify_on=args.get("notify_on") or "failures",
+                catalog_database=args.get("catalog_database"),
+            )
             summary = run_dataset(ctx, stage=args.get("stage") or stage, sources=sources or None)
         except EtlError as exc:
             if session.on_glue:

@@ -55,8 +55,8 @@ class FileRecord:
     warnings: tuple[str, ...] = ()
 
     def evolve(self, **changes: object) -> FileRecord:
-        """A copy with ``changes`` applied and ``updated_at`` refreshed."""
-        return replace(self, updated_at=utcnow(), **changes)  # type: ignore[arg-type]
+        """A copy with ``changes`` applied and ``updated_at`` refreshed (unless given)."""
+        return replace(self, **{"updated_at": utcnow(), **changes})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ def load_spec(path: str | Path) -> DatasetSpec:
     """Read and validate the spec at ``path``; raise ``SpecError`` with a one-line message."""
     path = str(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
+        raw = yaml.safe_load(_read_s3_text(path) if path.startswith("s3://") else _read_text(path))
     except FileNotFoundError:
         raise SpecError(path, "spec file not found") from None
     except yaml.YAMLError as exc:
@@ -30,6 +29,26 @@ def load_spec(path: str | Path) -> DatasetSpec:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(path, f"{where}invalid YAML: {problem}") from None
     return parse_spec(raw, path)
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _read_s3_text(uri: str) -> str:
+    """A spec stored in S3 (Glue jobs get ``--dataset_spec s3://…``)."""
+    from etl_lib.aws.clients import client, split_s3_uri
+
+    bucket, key = split_s3_uri(uri)
+    s3 = client("s3")
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        raise FileNotFoundError(uri) from None
+    except Exception as exc:
+        raise SpecError(uri, f"cannot read the spec: {exc}") from None
+    return bytes(body).decode("utf-8")
 
 
 def parse_spec(raw: Any, path: str = "<spec>") -> DatasetSpec:

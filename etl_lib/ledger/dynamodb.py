@@ -1,0 +1,187 @@
+"""The AWS ledger: one DynamoDB table (``--ledger dynamodb://TABLE``).
+
+Items (``pk`` / ``sk``), all keyed by customer so IAM can confine a job to its
+own customer's items (``dynamodb:LeadingKeys`` = ``{customer}#*``):
+
+- file:    ``{customer}#{dataset}``      / ``file#{source_key}``
+- run:     ``{customer}#runs``           / ``{started_at}#{run_id}#{dataset}#{stage}``
+- history: ``{customer}#run#{run_id}``   / ``{updated_at}#{source_key}``
+
+Claiming is a conditional write: the claim only lands if the item is still
+exactly as read (optimistic concurrency), so two concurrent runs never both
+claim a file. A claim older than ``stale_after_s`` (set it to the Glue job
+timeout) belonged to a run that died and is taken over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Any
+
+from etl_lib.aws.clients import resource
+from etl_lib.errors import ClaimConflict, LedgerError
+from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, utcnow
+
+_TUPLES = {"outputs", "partitions", "dirty_partitions", "warnings"}
+_TIMES = {"updated_at", "started_at", "finished_at"}
+
+
+def _item(obj: FileRecord | RunRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in asdict(obj).items():
+        if key in _TUPLES:
+            out[key] = list(value)
+        elif isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def _record(item: dict[str, Any], cls: type[Any]) -> Any:
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in item:
+            continue
+        value = item[f.name]
+        if f.name in _TUPLES:
+            value = tuple(value)
+        elif f.name in _TIMES:
+            value = datetime.fromisoformat(value)
+        elif hasattr(value, "as_integer_ratio") and not isinstance(value, bool | int):
+            value = int(value)  # DynamoDB numbers come back as Decimal
+        values[f.name] = value
+    return cls(**values)
+
+
+class DynamoLedger(Ledger):
+    """The ledger in DynamoDB, scoped to one customer."""
+
+    def __init__(self, table: str, customer: str, dynamodb: Any | None = None) -> None:
+        if not customer or "#" in customer:
+            raise LedgerError(f"dynamodb ledger needs a customer id without '#', got {customer!r}")
+        self.table_name = table
+        self.customer = customer
+        self.table = (dynamodb or resource("dynamodb")).Table(table)
+
+    def _pk(self, dataset: str) -> str:
+        return f"{self.customer}#{dataset}"
+
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs)
+        except Exception as exc:
+            if type(exc).__name__ == "ConditionalCheckFailedException":
+                raise
+            raise LedgerError(f"dynamodb ledger {self.table_name}: {what} failed: {exc}") from None
+
+    def get_file(self, dataset: str, source_key: str) -> FileRecord | None:
+        """The current record of a source file, or None if never seen."""
+        response = self._call(
+            "get_item",
+            self.table.get_item,
+            Key={"pk": self._pk(dataset), "sk": f"file#{source_key}"},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return None if item is None else _record(item, FileRecord)
+
+    def claim_file(self, record: FileRecord, stale_after_s: float) -> FileRecord | None:
+        """Conditional write: lands only if nobody changed the item since we read it."""
+        current = self.get_file(record.dataset, record.source_key)
+        if current is not None and current.status == "claimed" and current.run_id != record.run_id:
+            age = (utcnow() - current.updated_at).total_seconds()
+            if age < stale_after_s:
+                raise ClaimConflict(
+                    f"{record.source_key}: claimed by run {current.run_id} {age:.0f}s ago; "
+                    f"it is taken over after {stale_after_s:.0f}s if that run died"
+                )
+        claimed = record.evolve(
+            status="claimed",
+            outputs=current.outputs if current else (),
+            partitions=current.partitions if current else (),
+            dirty_partitions=current.dirty_partitions if current else (),
+        )
+        item = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **_item(claimed)}
+        if current is None:
+            condition, values = "attribute_not_exists(pk)", {}
+        else:
+            condition, values = "updated_at = :seen", {":seen": current.updated_at.isoformat()}
+        try:
+            self._call(
+                "claim",
+                self.table.put_item,
+                Item=item,
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except Exception as exc:
+            if type(exc).__name__ == "ConditionalCheckFailedException":
+                raise ClaimConflict(f"{record.source_key}: claimed concurrently by another run") from None
+            raise
+        return current
+
+    def save_file(self, record: FileRecord) -> None:
+        """Store the file's new state, then its history item (audit only; written second)."""
+        item = _item(record)
+        history = {
+            "pk": f"{self.customer}#run#{record.run_id}",
+            "sk": f"{record.updated_at.isoformat()}#{record.source_key}",
+            **item,
+        }
+        current = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **item}
+        with self.table.batch_writer() as batch:
+            self._call("save_file", batch.put_item, Item=current)
+            self._call("save_file", batch.put_item, Item=history)
+
+    def files(
+        self,
+        dataset: str | None = None,
+        status: FileStatus | None = None,
+        run_id: str | None = None,
+    ) -> list[FileRecord]:
+        """Current file records of one dataset (the dataset is required on DynamoDB)."""
+        if dataset is None:
+            raise LedgerError("dynamodb ledger: files() needs a dataset")
+        records = [_record(i, FileRecord) for i in self._query(self._pk(dataset), begins_with="file#")]
+        return [
+            r
+            for r in sorted(records, key=lambda r: (r.updated_at, r.source_key))
+            if (status is None or r.status == status) and (run_id is None or r.run_id == run_id)
+        ]
+
+    def history(self, run_id: str) -> list[FileRecord]:
+        """Every file state recorded by one run, in order."""
+        return [_record(i, FileRecord) for i in self._query(f"{self.customer}#run#{run_id}")]
+
+    def save_run(self, run: RunRecord) -> None:
+        """Insert or update a run (its sort key is fixed by start time and id)."""
+        sk = f"{run.started_at.isoformat()}#{run.run_id}#{run.dataset}#{run.stage}"
+        self._call("save_run", self.table.put_item, Item={"pk": f"{self.customer}#runs", "sk": sk, **_item(run)})
+
+    def runs(self, dataset: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """The latest runs of this customer, newest first."""
+        found: list[RunRecord] = []
+        for item in self._query(f"{self.customer}#runs", newest_first=True):
+            run = _record(item, RunRecord)
+            if dataset is None or run.dataset == dataset:
+                found.append(run)
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _query(self, pk: str, begins_with: str | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        condition = Key("pk").eq(pk)
+        if begins_with:
+            condition = condition & Key("sk").begins_with(begins_with)
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": not newest_first}
+        while True:
+            page = self._call("query", self.table.query, ConsistentRead=True, **kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
