@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 LAKE   ?= ./lake
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
@@ -13,7 +15,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 demo: java $(STAMP)
 	$(VENV)/bin/etl-lib demo --lake $(LAKE)
 
-test: java $(STAMP)
+test: java $(STAMP) $(CHECKOV)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -34,6 +36,12 @@ java:
 
 venv: $(STAMP)
 
+# checkov lives in its own venv: its many pins must not move the runtime's.
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install -q "checkov==3.3.30"
+
 $(STAMP):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is missing: Glue 5.1 runs Python 3.11; install it (e.g. apt-get install python3.11 python3.11-venv, or pyenv install 3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,4 +59,4 @@ deploy: java $(STAMP)
 	PYTHON=$(abspath $(PY)) deploy/deploy.sh $(ARGS) $(ENV) $(CUSTOMER)
 
 clean:
-	rm -rf $(VENV) dist build *.egg-info $(LAKE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) dist build *.egg-info $(LAKE) .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,16 @@ from etl_lib.errors import ConfigError, EtlError
 log = logging.getLogger("etl_lib.glue")
 
 REQUIRED_ARGS = ("JOB_NAME", "dataset_spec", "lake")
-OPTIONAL_ARGS = ("source_keys", "ledger", "stage", "customer_id", "alerts_topic_arn", "notify_on", "catalog_database")
+OPTIONAL_ARGS = (
+    "claim_timeout_minutes",
+    "source_keys",
+    "ledger",
+    "stage",
+    "customer_id",
+    "alerts_topic_arn",
+    "notify_on",
+    "catalog_database",
+)
 
 
 def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
@@ -118,6 +127,9 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
                 notify_on=args.get("notify_on") or "failures",
                 catalog_database=args.get("catalog_database"),
             )
+            if args.get("claim_timeout_minutes"):
+                # A claim is only taken over once the job that holds it has surely timed out.
+                ctx.stale_claim_after_s = 60 * float(str(args["claim_timeout_minutes"]))
             summary = run_dataset(ctx, stage=args.get("stage") or stage, sources=sources or None)
         except EtlError as exc:
             if session.on_glue:

@@ -10,7 +10,7 @@ from etl_lib.glue.adapter import resolve_args
 
 def test_required_and_optional_arguments() -> None:
     argv = ["job.py", "--JOB_NAME", "j", "--dataset_spec", "s3://a/s.yaml", "--lake", "s3://b"]
-    argv += ["--ledger", "dynamodb://t", "--customer_id", "acme", "--notify_on", "all"]
+    argv += ["--ledger", "dynamodb://t", "--customer_id", "acme", "--notify_on", "all", "--claim_timeout_minutes", "90"]
     args = resolve_args(argv)
     assert (args["JOB_NAME"], args["lake"], args["ledger"], args["customer_id"]) == (
         "j",
@@ -19,6 +19,7 @@ def test_required_and_optional_arguments() -> None:
         "acme",
     )
     assert args["notify_on"] == "all" and args["alerts_topic_arn"] is None and args["source_keys"] is None
+    assert args["claim_timeout_minutes"] == "90"
 
 
 def test_missing_required_argument() -> None:
