@@ -6,11 +6,13 @@ own customer's items (``dynamodb:LeadingKeys`` = ``{customer}#*``):
 - file:    ``{customer}#{dataset}``      / ``file#{source_key}``
 - run:     ``{customer}#runs``           / ``{started_at}#{run_id}#{dataset}#{stage}``
 - history: ``{customer}#run#{run_id}``   / ``{updated_at}#{source_key}``
+- run end: ``{customer}#run#{run_id}``   / ``#run`` (its status, for claim takeover)
 
 Claiming is a conditional write: the claim only lands if the item is still
 exactly as read (optimistic concurrency), so two concurrent runs never both
-claim a file. A claim older than ``stale_after_s`` (set it to the Glue job
-timeout) belonged to a run that died and is taken over.
+claim a file. A claim is taken over when its run has recorded its end (a run
+that failed, e.g. before Glue retries it), or when it is older than
+``stale_after_s`` (the Glue job timeout: the run surely died).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from etl_lib.aws.clients import resource
 from etl_lib.errors import ClaimConflict, LedgerError
 from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, utcnow
 
+_RUN_MARK = "#run"  # sorts before the history items' timestamps
 _TUPLES = {"outputs", "partitions", "dirty_partitions", "warnings"}
 _TIMES = {"updated_at", "started_at", "finished_at"}
 
@@ -92,7 +95,7 @@ class DynamoLedger(Ledger):
         current = self.get_file(record.dataset, record.source_key)
         if current is not None and current.status == "claimed" and current.run_id != record.run_id:
             age = (utcnow() - current.updated_at).total_seconds()
-            if age < stale_after_s:
+            if age < stale_after_s and self._run_is_live(current.run_id):
                 raise ClaimConflict(
                     f"{record.source_key}: claimed by run {current.run_id} {age:.0f}s ago; "
                     f"it is taken over after {stale_after_s:.0f}s if that run died"
@@ -121,6 +124,14 @@ class DynamoLedger(Ledger):
                 raise ClaimConflict(f"{record.source_key}: claimed concurrently by another run") from None
             raise
         return current
+
+    def _run_is_live(self, run_id: str) -> bool:
+        """False once the claiming run recorded its end (a failed run frees its claims at once)."""
+        response = self._call(
+            "get_item", self.table.get_item, Key={"pk": f"{self.customer}#run#{run_id}", "sk": _RUN_MARK}
+        )
+        item = response.get("Item")
+        return item is None or item.get("status") == "running"
 
     def save_file(self, record: FileRecord) -> None:
         """Store the file's new state, then its history item (audit only; written second)."""
@@ -153,12 +164,16 @@ class DynamoLedger(Ledger):
 
     def history(self, run_id: str) -> list[FileRecord]:
         """Every file state recorded by one run, in order."""
-        return [_record(i, FileRecord) for i in self._query(f"{self.customer}#run#{run_id}")]
+        items = self._query(f"{self.customer}#run#{run_id}")
+        return [_record(i, FileRecord) for i in items if i["sk"] != _RUN_MARK]
 
     def save_run(self, run: RunRecord) -> None:
         """Insert or update a run (its sort key is fixed by start time and id)."""
         sk = f"{run.started_at.isoformat()}#{run.run_id}#{run.dataset}#{run.stage}"
         self._call("save_run", self.table.put_item, Item={"pk": f"{self.customer}#runs", "sk": sk, **_item(run)})
+        # The run's status beside its history, where claim_file can look it up by run id.
+        marker = {"pk": f"{self.customer}#run#{run.run_id}", "sk": _RUN_MARK, "status": run.status}
+        self._call("save_run", self.table.put_item, Item=marker)
 
     def runs(self, dataset: str | None = None, limit: int = 20) -> list[RunRecord]:
         """The latest runs of this customer, newest first."""

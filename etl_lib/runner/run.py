@@ -10,7 +10,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from etl_lib.errors import EtlError
+from etl_lib.errors import ClaimConflict, EtlError
 from etl_lib.ledger.base import FileRecord, RunRecord, utcnow
 from etl_lib.notify.base import RunReport
 from etl_lib.runner.analytics import publish_analytics
@@ -119,17 +119,24 @@ def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> list[FileRe
     tasks = plan_files(ctx.storage, ctx.ledger, ctx.dataset, sources)
     total = len(tasks)
 
-    def one(numbered: tuple[int, FileTask]) -> FileRecord:
+    def one(numbered: tuple[int, FileTask]) -> FileRecord | None:
         n, task = numbered
         if ctx.progress:
             print(f"[{n}/{total}] {task.source.key} ({task.reason})", file=sys.stderr, flush=True)
-        return process_file(ctx, task)
+        try:
+            return process_file(ctx, task)
+        except ClaimConflict as exc:
+            # Another live run is processing this file: it is that run's to record.
+            log.warning("skipped: %s", exc)
+            return None
 
     workers = max(1, min(ctx.parallel_files or _default_parallelism(ctx), total))
-    if workers == 1:
-        return [one(item) for item in enumerate(tasks, 1)]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-file") as pool:
-        return list(pool.map(one, enumerate(tasks, 1)))
+    if workers <= 1:
+        results = [one(item) for item in enumerate(tasks, 1)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-file") as pool:
+            results = list(pool.map(one, enumerate(tasks, 1)))
+    return [r for r in results if r is not None]
 
 
 def _default_parallelism(ctx: RunContext) -> int:

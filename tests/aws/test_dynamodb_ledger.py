@@ -105,3 +105,14 @@ def test_records_history_and_runs(ledger: DynamoLedger) -> None:
     runs = ledger.runs()
     assert [r.run_id for r in runs] == ["r2", "r1"] and runs[1].status == "succeeded" and runs[1].rows_in == 10
     assert [r.run_id for r in ledger.runs(dataset="tx")] == ["r1"]
+
+
+def test_claims_of_a_run_that_recorded_its_failure_are_taken_over_at_once(ledger: DynamoLedger) -> None:
+    run = RunRecord(run_id="r1", dataset="tx", stage="all")
+    ledger.save_run(run)
+    ledger.claim_file(record("r1"), stale_after_s=3600)
+    with pytest.raises(ClaimConflict):
+        ledger.claim_file(record("r2"), stale_after_s=3600)
+    ledger.save_run(run.evolve(status="failed", error="ledger unreachable"))
+    assert ledger.claim_file(record("r2"), stale_after_s=3600) is not None
+    assert ledger.history("r1") == []  # the run's end marker is not a file state

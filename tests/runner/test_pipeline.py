@@ -191,3 +191,21 @@ class _FailAfterIntent(SqliteLedger):
         if record.status == "processed":
             raise LedgerError("simulated crash")
         super().save_file(record)
+
+
+def test_a_file_claimed_by_another_live_run_is_skipped_not_failed(spark, lake: Path) -> None:
+    from etl_lib.ledger.base import FileRecord, RunRecord
+
+    deliver(lake, "tx", "jan.csv", JAN)
+    deliver(lake, "tx", "feb.csv", FEB)
+    ledger = SqliteLedger(str(lake / "_meta" / "ledger.sqlite"))
+    ledger.save_run(RunRecord(run_id="other", dataset="tx", stage="all", owner="another-host:42"))
+    ledger.claim_file(
+        FileRecord(dataset="tx", source_key="raw/tx/jan.csv", checksum="x", size=1, status="claimed", run_id="other"),
+        stale_after_s=3600,
+    )
+    summary = run(spark, lake)
+    assert summary.status == "succeeded"
+    assert [f.source_key for f in summary.report.files] == ["raw/tx/feb.csv"]
+    still = ledger.get_file("tx", "raw/tx/jan.csv")
+    assert still is not None and (still.status, still.run_id) == ("claimed", "other")
