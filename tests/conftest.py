@@ -143,8 +143,12 @@ _AWS_ENV = (
 
 @pytest.fixture
 def aws(moto_endpoint: str) -> Iterator[str]:
-    """A clean moto account for one test (every resource reset afterwards)."""
+    """A clean moto account for one test (every resource reset before and after)."""
     import urllib.request
 
+    def reset() -> None:
+        urllib.request.urlopen(urllib.request.Request(moto_endpoint + "/moto-api/reset", method="POST")).close()
+
+    reset()
     yield moto_endpoint
-    urllib.request.urlopen(urllib.request.Request(moto_endpoint + "/moto-api/reset", method="POST")).close()
+    reset()

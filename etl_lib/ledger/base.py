@@ -16,9 +16,12 @@ is stale (the run holding it died), or when it is named explicitly.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
+
+from etl_lib.errors import ClaimConflict
 
 FileStatus = Literal["claimed", "processed", "published", "failed"]
 RunStatus = Literal["running", "succeeded", "partial", "failed"]
@@ -82,6 +85,30 @@ class RunRecord:
     def evolve(self, **changes: object) -> RunRecord:
         """A copy with ``changes`` applied."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def claimed_record(
+    current: FileRecord | None, record: FileRecord, stale_after_s: float, run_is_live: Callable[[str], bool]
+) -> FileRecord:
+    """What a claim of ``record`` stores over ``current``; the rule every ledger applies.
+
+    Raises ``ClaimConflict`` while another run holds a fresh claim and is still
+    live. The claim keeps the earlier outputs and partitions, which the new
+    outputs replace.
+    """
+    if current is not None and current.status == "claimed" and current.run_id != record.run_id:
+        age = (utcnow() - current.updated_at).total_seconds()
+        if age < stale_after_s and run_is_live(current.run_id):
+            raise ClaimConflict(
+                f"{record.source_key}: claimed by run {current.run_id} {age:.0f}s ago; "
+                f"it is taken over after {stale_after_s:.0f}s if that run died"
+            )
+    return record.evolve(
+        status="claimed",
+        outputs=current.outputs if current else (),
+        partitions=current.partitions if current else (),
+        dirty_partitions=current.dirty_partitions if current else (),
+    )
 
 
 class Ledger(abc.ABC):

@@ -23,7 +23,7 @@ from typing import Any
 
 from etl_lib.aws.clients import resource
 from etl_lib.errors import ClaimConflict, LedgerError
-from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, utcnow
+from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, claimed_record
 
 _RUN_MARK = "#run"  # sorts before the history items' timestamps
 _TUPLES = {"outputs", "partitions", "dirty_partitions", "warnings"}
@@ -93,19 +93,7 @@ class DynamoLedger(Ledger):
     def claim_file(self, record: FileRecord, stale_after_s: float) -> FileRecord | None:
         """Conditional write: lands only if nobody changed the item since we read it."""
         current = self.get_file(record.dataset, record.source_key)
-        if current is not None and current.status == "claimed" and current.run_id != record.run_id:
-            age = (utcnow() - current.updated_at).total_seconds()
-            if age < stale_after_s and self._run_is_live(current.run_id):
-                raise ClaimConflict(
-                    f"{record.source_key}: claimed by run {current.run_id} {age:.0f}s ago; "
-                    f"it is taken over after {stale_after_s:.0f}s if that run died"
-                )
-        claimed = record.evolve(
-            status="claimed",
-            outputs=current.outputs if current else (),
-            partitions=current.partitions if current else (),
-            dirty_partitions=current.dirty_partitions if current else (),
-        )
+        claimed = claimed_record(current, record, stale_after_s, self._run_is_live)
         item = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **_item(claimed)}
         if current is None:
             condition, values = "attribute_not_exists(pk)", {}

@@ -20,8 +20,8 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from etl_lib.errors import ClaimConflict, LedgerError
-from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, utcnow
+from etl_lib.errors import LedgerError
+from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, claimed_record
 
 _FILE_COLUMNS = [f.name for f in fields(FileRecord)]
 _RUN_COLUMNS = [f.name for f in fields(RunRecord)]
@@ -115,19 +115,7 @@ class SqliteLedger(Ledger):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 current = self.get_file(record.dataset, record.source_key)
-                if current is not None and current.status == "claimed" and current.run_id != record.run_id:
-                    age = (utcnow() - current.updated_at).total_seconds()
-                    if age < stale_after_s and self._run_is_live(current.run_id):
-                        raise ClaimConflict(
-                            f"{record.source_key}: claimed by run {current.run_id} {age:.0f}s ago; "
-                            f"it is taken over after {stale_after_s:.0f}s if that run died"
-                        )
-                claimed = record.evolve(
-                    status="claimed",
-                    outputs=current.outputs if current else (),
-                    partitions=current.partitions if current else (),
-                    dirty_partitions=current.dirty_partitions if current else (),
-                )
+                claimed = claimed_record(current, record, stale_after_s, self._run_is_live)
                 self._upsert("files", _to_row(claimed))
                 self._conn.execute("COMMIT")
             except BaseException:

@@ -32,20 +32,12 @@ class SnsNotifier(Notifier):
 
     def message(self, report: RunReport) -> dict[str, Any]:
         """The message body: counts and failures, no data values."""
-        run = report.run
+        data = report.as_dict()
+        fields = ("dataset", "run_id", "stage", "status", "error", "files", "files_failed")
+        counts = ("rows_in", "rows_valid", "rows_rejected", "rows_analytics")
         return {
             "customer": self.customer,
-            "dataset": run.dataset,
-            "run_id": run.run_id,
-            "stage": run.stage,
-            "status": run.status,
-            "error": run.error,
-            "files": run.files,
-            "files_failed": run.files_failed,
-            "rows_in": run.rows_in,
-            "rows_valid": run.rows_valid,
-            "rows_rejected": run.rows_rejected,
-            "rows_analytics": run.rows_analytics,
+            **{k: data[k] for k in (*fields, *counts)},
             "failed_files": [{"file": f.source_key, "reason": f.error} for f in report.failed_files],
         }
 

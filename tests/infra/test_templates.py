@@ -26,12 +26,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +38,6 @@ TEMPLATES = sorted(TEMPLATE_DIR.glob("*.yaml"))
 PLATFORM = TEMPLATE_DIR / "platform.yaml"
 CUSTOMER = TEMPLATE_DIR / "customer.yaml"
 CHECKOV = Path(os.environ.get("CHECKOV", REPO / ".venv-checkov" / "bin" / "checkov"))
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 REGION = "eu-west-1"
 
 PLATFORM_STACK = "etl-platform-dev"
@@ -529,53 +523,8 @@ def test_customer_deployments_cannot_reach_the_platform(
 # --- 4. deployed into moto --------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """A ``moto_server`` on a free 127.0.0.1 port for the session; yields its URL."""
-    if not MOTO_SERVER.exists():
-        pytest.fail(f"{MOTO_SERVER} is missing: moto[server] is in the dev extra")
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start on {endpoint}")
-                time.sleep(0.2)
-        yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint(moto_server: str) -> Iterator[str]:
-    """The server's URL, with AWS_ENDPOINT_URL, dummy credentials and the region set while this module runs.
-
-    Module-scoped so that other test modules (which may use moto's in-process mock) never see them.
-    """
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ENDPOINT_URL", moto_server)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        yield moto_server
+# The moto server is the session's (``moto_endpoint`` in tests/conftest.py): one server for
+# every AWS test, reset by the tests that need a clean account.
 
 
 def _inline_policy(iam: Any, role: str, policy: str) -> dict[str, Any]:
