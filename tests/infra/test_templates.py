@@ -486,6 +486,7 @@ def test_no_wildcard_action_anywhere(platform_template: dict[str, Any], customer
         "glue:CreateSecurityConfiguration",
         "glue:DeleteSecurityConfiguration",
         "glue:GetSecurityConfiguration",
+        "cloudformation:ListExports",
     }
     for template in (platform_template, customer_template):
         roles = resources_of_type(template, "AWS::IAM::Role")
@@ -497,6 +498,15 @@ def test_no_wildcard_action_anywhere(platform_template: dict[str, Any], customer
             assert not any(a == "*" or a.endswith(":*") for a in actions), statement
             if statement["Resource"] == "*":
                 assert set(actions) <= no_resource_level, statement
+
+
+def test_deploy_role_can_read_exports_and_smoke_run_customer_workflows(platform_template: dict[str, Any]) -> None:
+    """What deploy/lib.sh (list-exports) and deploy/smoke.sh (start/get-workflow-run) call, and no more."""
+    statements = {s["Sid"]: s for s in _statements(platform_template["Resources"]["GitHubDeployRole"]["Properties"])}
+    assert _as_list(statements["ReadStackExports"]["Action"]) == ["cloudformation:ListExports"]
+    smoke = statements["SmokeRunCustomerWorkflows"]
+    assert set(_as_list(smoke["Action"])) == {"glue:StartWorkflowRun", "glue:GetWorkflowRun", "glue:GetWorkflow"}
+    assert sub_text(smoke["Resource"]).endswith(":workflow/${Prefix}-*")
 
 
 def test_customer_deployments_cannot_reach_the_platform(
