@@ -57,37 +57,13 @@ RESERVOIR = 20_000  # valid rows kept as candidates for re-sending
 HARMLESS_SHARE = 0.03
 NEWLINE_SHARE = 0.0001
 
-MERCHANTS = [
-    "REWE Markt GmbH",
-    "Albert Heijn",
-    "Carrefour",
-    "Tesco Stores Ltd",
-    "Mercadona",
-    "Amazon EU S.a.r.l.",
-    "Deutsche Bahn",
-    "Smith, Jones & Co",
-    'Café "Zum Anker"',
-    "IKEA",
-    "Spotify AB",
-    "Lidl",
-    "Aldi Süd",
-    "MediaMarkt",
-    "Zalando SE",
-    "Uber BV",
-    "Shell, Station 42",
-    "Boots UK",
-]
-CARD = ["Card payment", "Card payment, contactless", "Online purchase", 'Order "Express delivery"', "Groceries"]
-TRANSFER = [
-    "Rent, flat 3B",
-    "Transfer to savings",
-    'Invoice 2024-0012 "Web design"',
-    "Gift for Anna's birthday",
-    "Shared dinner, thanks!",
-    "Utilities Q1",
-    "Loan repayment",
-]
-FEES = ["Monthly account fee", "Card fee", "Overdraft interest", "FX fee"]
+# The same vocabulary as the sample bank data (one list, two generators).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_csv"))
+from make_samples import CARD_DESCRIPTIONS as CARD  # noqa: E402
+from make_samples import FEE_DESCRIPTIONS as FEES  # noqa: E402
+from make_samples import MERCHANTS  # noqa: E402
+from make_samples import TRANSFER_DESCRIPTIONS as TRANSFER  # noqa: E402
+
 N_CARD, N_MERCHANTS, N_TRANSFER, N_FEES = len(CARD), len(MERCHANTS), len(TRANSFER), len(FEES)
 BAD_KINDS = [
     "bad_amount",
