@@ -594,6 +594,14 @@ def test_publish_needs_exactly_one_wheel(aws: FakeAws, tmp_path: Path) -> None:
     assert aws.calls() == []
 
 
+# What `aws` answers to a customer deploy that goes through: exports, the manifest, the stack status.
+CUSTOMER_DEPLOY_ANSWERS = {
+    "cloudformation list-exports": EXPORTS,
+    "s3 cp": [[MANIFEST, 0]],
+    "cloudformation describe-stacks": [["UPDATE_COMPLETE", 0]],
+}
+
+
 def test_customer_sh_deploys_through_the_execution_role_with_the_release_wheel(aws: FakeAws) -> None:
     """The plan's parameters, the manifest's wheel, the platform's execution role, the template kept in the release."""
     result = aws.run(
@@ -601,11 +609,7 @@ def test_customer_sh_deploys_through_the_execution_role_with_the_release_wheel(a
         "dev",
         "northwind",
         "v9",
-        answers={
-            "cloudformation list-exports": EXPORTS,
-            "s3 cp": [[MANIFEST, 0]],
-            "cloudformation describe-stacks": [["UPDATE_COMPLETE", 0]],
-        },
+        answers=CUSTOMER_DEPLOY_ANSWERS,
     )
     assert result.returncode == 0, result.stderr
     [deploy] = [c for c in aws.calls() if c[:2] == ["cloudformation", "deploy"]]
@@ -625,9 +629,7 @@ def test_customer_sh_explains_a_failed_deploy_and_fails(aws: FakeAws) -> None:
         "northwind",
         "v9",
         answers={
-            "cloudformation list-exports": EXPORTS,
-            "s3 cp": [[MANIFEST, 0]],
-            "cloudformation describe-stacks": [["UPDATE_COMPLETE", 0]],
+            **CUSTOMER_DEPLOY_ANSWERS,
             "cloudformation deploy": [["", 255]],
             "cloudformation describe-stack-events": [["2026-01-01\tRawToProcessedJob\tAccess denied", 0]],
         },
