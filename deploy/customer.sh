@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploy one customer's stack at a published release: deploy/customer.sh ENV CUSTOMER VERSION
-# Parameters come from deploy/customers.yaml (deploy/plan.py); the wheel's name from the
-# release's manifest.json, so an older release deploys with its own wheel (rollback).
+# Parameters come from deploy/customers.yaml (deploy/plan.py); the Glue bundle's name from the
+# release's manifest.json, so an older release deploys with its own bundle (rollback). A
+# release published before the offline bundle (its manifest names only a wheel) is refused.
 # CloudFormation acts with the platform's execution role, and the template goes to
 # releases/VERSION/cloudformation/ beside the code it deploys.
 set -euo pipefail
@@ -17,9 +18,9 @@ role=$(platform_export "$env" CloudFormationExecutionRoleArn)
 
 manifest=$(aws s3 cp "s3://$bucket/releases/$version/manifest.json" - 2>/dev/null) ||
   die "release $version is not published in s3://$bucket/releases/ (deploy/publish.sh publishes it)"
-wheel=$(plan release-wheel --env "$env" --customer "$customer" <<<"$manifest")
+bundle=$(plan release-bundle --env "$env" --customer "$customer" <<<"$manifest")
 
-params=$(plan customer-params --env "$env" --customer "$customer" --version "$version" --wheel "$wheel")
+params=$(plan customer-params --env "$env" --customer "$customer" --version "$version" --bundle "$bundle")
 overrides=()
 while IFS= read -r line; do overrides+=("$line"); done <<<"$params"
 cfn_deploy "$stack" cloudformation/customer.yaml --role-arn "$role" \

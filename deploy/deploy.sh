@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploy etl_lib from a laptop, the same way .github/workflows/deploy.yml does:
 #   deploy/deploy.sh [options] ENV [CUSTOMER]
-# build the wheel and check the specs -> platform stack -> publish the release to
+# build the Glue bundle and check the specs -> platform stack -> publish the release to
 # s3://{artifacts}/releases/{version}/ -> one stack per customer of ENV (or just CUSTOMER)
 # -> a smoke run of each. What goes where is deploy/customers.yaml. The very first deploy
 # of an environment must run here, with administrator credentials: the platform stack
@@ -45,7 +45,7 @@ cd "$REPO_ROOT"
 commit=$(git rev-parse HEAD)
 tag=$(git describe --tags --exact-match HEAD 2>/dev/null || true)
 # Dirty: a tracked file changed anywhere, or a new file where releases come from (a spec not yet added).
-dirty=$(git status --porcelain --untracked-files=no; git status --porcelain -- deploy glue_jobs cloudformation etl_lib sample_csv setup.py)
+dirty=$(git status --porcelain --untracked-files=no; git status --porcelain -- deploy glue_jobs cloudformation etl_lib sample_csv setup.py requirements)
 if [[ -n $dirty ]]; then
   [[ $allow_dirty -eq 1 ]] || die "uncommitted changes: commit them (a release is a commit), or pass --allow-dirty"
   version=$(plan version --sha "$commit" --dirty)
@@ -62,8 +62,8 @@ if [[ $env == prod && $yes -eq 0 ]]; then
   [[ $answer == prod ]] || die "not confirmed"
 fi
 
-log "build: make wheel, then etl-lib validate-spec on every spec of $env"
-make --no-print-directory wheel >/dev/null
+log "build: make glue-bundle (dist/glue/), then etl-lib validate-spec on every spec of $env"
+make --no-print-directory glue-bundle >/dev/null
 specs=$(plan specs --env "$env")
 if [[ -n $specs ]]; then
   spec_paths=()

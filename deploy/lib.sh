@@ -3,7 +3,7 @@
 # What to deploy comes from deploy/plan.py (deploy/customers.yaml); nothing here hard-codes a customer.
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# Python with PyYAML: the project's .venv when there is one (make wheel creates it), else python3.
+# Python with PyYAML: the project's .venv when there is one (make venv creates it), else python3.
 if [[ -z ${PYTHON:-} ]]; then
   if [[ -x $REPO_ROOT/.venv/bin/python ]]; then PYTHON=$REPO_ROOT/.venv/bin/python; else PYTHON=python3; fi
 fi

@@ -12,11 +12,11 @@ call. Every error is one line naming the file, the entry and what is allowed.
   plan.py region --env E
   plan.py stack-name --env E [--customer C]      the platform stack, or the customer's
   plan.py platform-params --env E                Key=Value lines for --parameter-overrides
-  plan.py customer-params --env E --customer C --version V [--wheel NAME]
+  plan.py customer-params --env E --customer C --version V [--bundle NAME]
   plan.py specs --env E [--customer C]           customer_id, dataset, spec path (tab-separated)
   plan.py version --sha SHA [--tag TAG] [--dirty]
-  plan.py manifest --env E --version V --commit SHA --wheel NAME
-  plan.py release-wheel --env E --customer C < manifest.json   the wheel, once the release fits the customer
+  plan.py manifest --env E --version V --commit SHA --bundle NAME
+  plan.py release-bundle --env E --customer C < manifest.json  the Glue bundle, once the release fits the customer
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ SETTINGS = {"worker_type": "WorkerType", "number_of_workers": "NumberOfWorkers",
 SETTING_KEYS = {*SETTINGS, "parameters"}
 WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
 # customer template parameters deploy sets itself
-IDENTITY = ("PlatformStackName", "Prefix", "CustomerId", "Env", "Datasets", "ReleaseVersion", "WheelFile")
+IDENTITY = ("PlatformStackName", "Prefix", "CustomerId", "Env", "Datasets", "ReleaseVersion", "BundleFile")
 TOP_KEYS = {"prefix", "environments", "defaults", "customers"}
 ENV_KEYS = {"region", "platform_parameters"}
 CUSTOMER_KEYS = {"customer_id", "datasets", "specs_dir", "environments", "overrides", *SETTING_KEYS}
@@ -54,6 +54,8 @@ REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 SCHEDULE_RE = re.compile(r"^$|^cron\([^()]+\)$")
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SHA_RE = re.compile(r"^[0-9a-f]{12,40}$")
+# The Glue bundle (make glue-bundle): the customer template's BundleFile pattern.
+BUNDLE_RE = re.compile(r"^etl_lib-[A-Za-z0-9._+]+\.gluewheels\.zip$")
 
 
 class PlanError(Exception):
@@ -300,7 +302,7 @@ def platform_overrides(plan: Plan, env: str, root: Path = REPO) -> dict[str, str
 
 
 def customer_overrides(
-    plan: Plan, env: str, customer_id: str, version: str, wheel: str | None = None, root: Path = REPO
+    plan: Plan, env: str, customer_id: str, version: str, bundle: str | None = None, root: Path = REPO
 ) -> dict[str, str]:
     """The customer stack's parameters: identity, datasets, release, and the settings that are set."""
     [customer] = plan.select(env, customer_id)
@@ -312,8 +314,8 @@ def customer_overrides(
         "Datasets": ",".join(customer.datasets),
         "ReleaseVersion": check_version(version),
     }
-    if wheel:
-        overrides["WheelFile"] = wheel
+    if bundle:
+        overrides["BundleFile"] = check_bundle(bundle)
     settings = customer.settings[env]
     for key, name in SETTINGS.items():
         if key in settings:
@@ -328,6 +330,13 @@ def check_version(version: str) -> str:
     if not VERSION_RE.match(version):
         raise PlanError(f"release version {version!r}: expected letters, digits, '.', '_' or '-' (at most 64)")
     return version
+
+
+def check_bundle(name: str) -> str:
+    """The Glue bundle's file name, as make glue-bundle writes it and the customer template accepts it."""
+    if not BUNDLE_RE.match(name):
+        raise PlanError(f"Glue bundle {name!r}: expected etl_lib-{{version}}.gluewheels.zip (make glue-bundle)")
+    return name
 
 
 def release_version(sha: str, tag: str | None = None, dirty: bool = False, now: datetime | None = None) -> str:
@@ -365,22 +374,38 @@ def github_outputs(plan: Plan, env: str, customer: str | None = None) -> dict[st
     }
 
 
-def manifest(plan: Plan, env: str, version: str, commit: str, wheel: str) -> dict[str, Any]:
+def manifest(plan: Plan, env: str, version: str, commit: str, bundle: str) -> dict[str, Any]:
     """releases/{version}/manifest.json: what the release holds, for people choosing one to roll back to."""
     return {
         "version": check_version(version),
         "commit": commit,
-        "wheel": wheel,
+        "bundle": check_bundle(bundle),
         "published_for": env,
         "published_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "customers": {c.customer_id: list(c.datasets) for c in plan.select(env)},
     }
 
 
-def release_wheel(plan: Plan, env: str, customer_id: str, published: Mapping[str, Any]) -> str:
-    """The wheel of a published release, after checking it holds a spec of each of the customer's datasets."""
+def release_bundle(plan: Plan, env: str, customer_id: str, published: Mapping[str, Any]) -> str:
+    """The Glue bundle of a published release, after checking it holds a spec of each of the customer's datasets.
+
+    Releases published before the offline bundle name only a wheel, which Glue would install
+    from PyPI; the customer template can no longer run them.
+    """
     [customer] = plan.select(env, customer_id)
     version = published.get("version", "?")
+    bundle = published.get("bundle")
+    if bundle is None and "wheel" in published:
+        raise PlanError(
+            f"release {version} predates the offline Glue bundle (its manifest.json names only the wheel "
+            f"{published['wheel']!r}): publish and deploy a newer release"
+        )
+    if not isinstance(bundle, str):
+        raise PlanError(f"release {version}: manifest.json names no Glue bundle")
+    if not BUNDLE_RE.match(bundle):
+        raise PlanError(
+            f"release {version}: manifest.json names the Glue bundle {bundle!r}, not etl_lib-{{version}}.gluewheels.zip"
+        )
     held = set((published.get("customers") or {}).get(customer_id) or ())
     missing = [d for d in customer.datasets if d not in held]
     if missing:
@@ -388,10 +413,7 @@ def release_wheel(plan: Plan, env: str, customer_id: str, published: Mapping[str
             f"release {version} holds no spec of {customer_id}'s {', '.join(missing)} (published before they were "
             "added?): publish and deploy a newer release"
         )
-    wheel = published.get("wheel")
-    if not isinstance(wheel, str) or not wheel.endswith(".whl"):
-        raise PlanError(f"release {version}: manifest.json names no wheel")
-    return wheel
+    return bundle
 
 
 # --- command line --------------------------------------------------------------------------
@@ -419,7 +441,7 @@ def run(argv: Sequence[str]) -> str:
             "specs",
             "version",
             "manifest",
-            "release-wheel",
+            "release-bundle",
         ],
     )
     parser.add_argument("--env")
@@ -429,7 +451,7 @@ def run(argv: Sequence[str]) -> str:
     parser.add_argument("--tag", default="")
     parser.add_argument("--dirty", action="store_true")
     parser.add_argument("--commit", default="")
-    parser.add_argument("--wheel", default="")
+    parser.add_argument("--bundle", default="")
     args = parser.parse_args(argv)
     if args.command == "version":
         if not args.sha:
@@ -461,22 +483,22 @@ def run(argv: Sequence[str]) -> str:
     if args.command == "customer-params":
         if not (customer and args.version):
             parser.error("customer-params needs --customer and --version")
-        return _lines(customer_overrides(plan, args.env, customer, args.version, args.wheel or None, args.root))
+        return _lines(customer_overrides(plan, args.env, customer, args.version, args.bundle or None, args.root))
     if args.command == "specs":
         return "".join(
             f"{c.customer_id}\t{d}\t{c.spec_path(d)}\n" for c in plan.select(args.env, customer) for d in c.datasets
         )
-    if args.command == "release-wheel":
+    if args.command == "release-bundle":
         if not customer:
-            parser.error("release-wheel needs --customer")
+            parser.error("release-bundle needs --customer")
         try:
             published = json.loads(sys.stdin.read())
         except json.JSONDecodeError:
             raise PlanError("manifest.json on stdin is not JSON") from None
-        return release_wheel(plan, args.env, customer, published if isinstance(published, dict) else {}) + "\n"
-    if not (args.version and args.commit and args.wheel):
-        parser.error("manifest needs --version, --commit and --wheel")
-    return json.dumps(manifest(plan, args.env, args.version, args.commit, args.wheel), indent=2) + "\n"
+        return release_bundle(plan, args.env, customer, published if isinstance(published, dict) else {}) + "\n"
+    if not (args.version and args.commit and args.bundle):
+        parser.error("manifest needs --version, --commit and --bundle")
+    return json.dumps(manifest(plan, args.env, args.version, args.commit, args.bundle), indent=2) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Publish a release: deploy/publish.sh ENV VERSION COMMIT
-# Uploads dist/etl_lib-*.whl (or $WHEEL_DIR's), glue_jobs/*.py and every customer's specs of ENV to
-# s3://{artifacts bucket}/releases/VERSION/, manifest.json last (a release without one
-# is incomplete). Releases are kept: rolling back is deploying an older VERSION. A
-# VERSION already published from the same commit is left as it is; from another
-# commit, it is refused.
+# Uploads the Glue bundle of dist/glue/ (or $GLUE_BUNDLE_DIR's; `make glue-bundle` builds it):
+# the zip of wheels etl_lib-*.gluewheels.zip and the job scripts (to glue_jobs/), and every
+# customer's specs of ENV to s3://{artifacts bucket}/releases/VERSION/, manifest.json last
+# (a release without one is incomplete). Releases are kept: rolling back is deploying an
+# older VERSION. A VERSION already published from the same commit is left as it is; from
+# another commit, it is refused.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
@@ -15,10 +16,16 @@ use_region "$env"
 plan version --sha "$commit" >/dev/null # a commit id, not a branch name
 
 shopt -s nullglob
-dist=${WHEEL_DIR:-$REPO_ROOT/dist}
-wheels=("$dist"/etl_lib-*.whl)
-[[ ${#wheels[@]} -eq 1 ]] || die "expected one wheel in $dist, found ${#wheels[@]}: run 'make wheel'"
-wheel=${wheels[0]}
+glue=${GLUE_BUNDLE_DIR:-$REPO_ROOT/dist/glue}
+bundles=("$glue"/etl_lib-*.gluewheels.zip)
+[[ ${#bundles[@]} -eq 1 ]] ||
+  die "expected one etl_lib-*.gluewheels.zip in $glue, found ${#bundles[@]}: run 'make glue-bundle'"
+bundle=${bundles[0]}
+# The scripts cloudformation/customer.yaml runs, from releases/VERSION/glue_jobs/.
+scripts=("$glue/raw_to_processed.py" "$glue/processed_to_analytics.py")
+for script in "${scripts[@]}"; do
+  [[ -f $script ]] || die "$script is missing: run 'make glue-bundle'"
+done
 bucket=$(platform_export "$env" ArtifactsBucketName)
 dest="s3://$bucket/releases/$version"
 
@@ -33,8 +40,8 @@ fi
 
 log "publishing $dest/"
 cp_up() { aws s3 cp --only-show-errors "$1" "$2"; }
-cp_up "$wheel" "$dest/$(basename "$wheel")"
-for script in "$REPO_ROOT"/glue_jobs/*.py; do
+cp_up "$bundle" "$dest/$(basename "$bundle")"
+for script in "${scripts[@]}"; do
   cp_up "$script" "$dest/glue_jobs/$(basename "$script")"
 done
 specs=$(plan specs --env "$env")
@@ -43,6 +50,6 @@ if [[ -n $specs ]]; then
     cp_up "$path" "$dest/specs/$customer/$dataset.yaml"
   done <<<"$specs"
 fi
-manifest=$(plan manifest --env "$env" --version "$version" --commit "$commit" --wheel "$(basename "$wheel")")
+manifest=$(plan manifest --env "$env" --version "$version" --commit "$commit" --bundle "$(basename "$bundle")")
 cp_up - "$dest/manifest.json" <<<"$manifest"
-log "published release $version ($(basename "$wheel"), commit $commit)"
+log "published release $version ($(basename "$bundle"), commit $commit)"

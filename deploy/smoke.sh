@@ -2,8 +2,8 @@
 # Smoke-run a deployed customer: deploy/smoke.sh ENV CUSTOMER [TIMEOUT_SECONDS]
 # Starts the raw -> processed -> analytics workflow of each of the customer's datasets
 # (the stack's Workflow* resources, the ones deliveries start) and waits for all of them.
-# It processes only what is waiting in raw/ (with nothing new: the jobs start, load the
-# wheel and the spec, read the ledger and finish), so it is safe on a live customer. Fails
+# It processes only what is waiting in raw/ (with nothing new: the jobs start, install the
+# Glue bundle, load the spec, read the ledger and finish), so it is safe on a live customer. Fails
 # when a run errors, any job of it fails, stops or times out, or TIMEOUT_SECONDS
 # (default 1800) pass first. SMOKE_POLL_SECONDS (default 30) sets the polling interval.
 set -euo pipefail

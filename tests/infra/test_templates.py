@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import subprocess
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,11 @@ CUSTOMER_PARAMETERS = {
     "Env": "dev",
     "Datasets": "transactions,card_payments",
     "ReleaseVersion": "1.4.0",
+    "BundleFile": "etl_lib-1.4.0.gluewheels.zip",
     "Schedule": "cron(0 3 * * ? *)",
 }
 DATASETS = CUSTOMER_PARAMETERS["Datasets"].split(",")
+JOBS = {"RawToProcessedJob": "raw_to_processed.py", "ProcessedToAnalyticsJob": "processed_to_analytics.py"}
 
 # The argument names the Glue scripts read (see README, "Running on Glue").
 JOB_ARGUMENTS = {"--lake", "--ledger", "--alerts_topic_arn", "--notify_on", "--catalog_database", "--customer_id"}
@@ -183,6 +186,32 @@ def sub_text(value: Any) -> str:
         return sub if isinstance(sub, str) else sub[0]
     assert isinstance(value, str), value
     return value
+
+
+# What the customer stack's references resolve to in account 123456789012 (no AWS needed).
+ACCOUNT = "123456789012"
+ARTIFACTS = f"etl-dev-{ACCOUNT}-artifacts"
+RESOLVED = {
+    **CUSTOMER_PARAMETERS,
+    "AWS::Partition": "aws",
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    f"{PLATFORM_STACK}-ArtifactsBucketName": ARTIFACTS,  # an export, by its name
+}
+
+
+def resolve(value: Any, values: dict[str, str] = RESOLVED) -> str:
+    """A value as CloudFormation resolves it from ``values``: ``Ref``, ``Fn::ImportValue``, ``Fn::Sub`` (both forms)."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return values[value["Ref"]]
+    if "Fn::ImportValue" in value:
+        return values[resolve(value["Fn::ImportValue"], values)]
+    sub = value["Fn::Sub"]
+    text, variables = (sub, {}) if isinstance(sub, str) else sub
+    scope = {**values, **{name: resolve(item, values) for name, item in variables.items()}}
+    return re.sub(r"\$\{([^}]+)\}", lambda m: scope[m.group(1)], text)
 
 
 @pytest.fixture(scope="module")
@@ -321,6 +350,18 @@ def test_parameters_are_described_and_shaped(path: Path) -> None:
         ("Datasets", ["transactions", "transactions,card_payments"], ["Transactions", "a,,b", "a-b", "a, b"]),
         ("ReleaseVersion", ["1.4.0", "2024.06.01-rc1", "abc123f"], ["", "../x", "1 2"]),
         ("Schedule", ["", "cron(0 3 * * ? *)"], ["rate(1 day)", "0 3 * * ?"]),
+        (
+            "BundleFile",
+            ["etl_lib-0.1.0.gluewheels.zip", "etl_lib-1.4.0rc1+g1234abc.gluewheels.zip"],
+            [
+                "etl_lib-0.1.0-py3-none-any.whl",
+                "etl_lib-0.1.0.zip",
+                "etl_lib-0.1.0.gluewheels.zip.bak",
+                "other-0.1.0.gluewheels.zip",
+                "../etl_lib-0.1.0.gluewheels.zip",
+                "etl_lib-.gluewheels.zip",
+            ],
+        ),
     ],
 )
 def test_customer_parameter_patterns(
@@ -401,24 +442,26 @@ def test_customer_template_declares_the_data_lake(customer_template: dict[str, A
 
 
 def test_customer_template_declares_the_glue_jobs(customer_template: dict[str, Any]) -> None:
-    """Glue 5.1 Spark jobs from the release prefix, with the wheel, metrics, logs, auto scaling and the arguments."""
+    """Glue 5.1 Spark jobs from the release prefix: the Glue bundle offline, metrics, auto scaling, the arguments."""
     jobs = resources_of_type(customer_template, "AWS::Glue::Job")
-    assert set(jobs) == {"RawToProcessedJob", "ProcessedToAnalyticsJob"}
-    scripts = {"RawToProcessedJob": "raw_to_processed.py", "ProcessedToAnalyticsJob": "processed_to_analytics.py"}
+    assert set(jobs) == set(JOBS)
     for logical_id, job in jobs.items():
         assert job["GlueVersion"] == "5.1"
         assert job["Command"]["Name"] == "glueetl" and job["Command"]["PythonVersion"] == "3"
-        assert sub_text(job["Command"]["ScriptLocation"]).endswith(
-            f"/releases/${{ReleaseVersion}}/glue_jobs/{scripts[logical_id]}"
+        assert sub_text(job["Command"]["ScriptLocation"]) == (
+            f"s3://${{Artifacts}}/releases/${{ReleaseVersion}}/glue_jobs/{JOBS[logical_id]}"
         )
         assert job["MaxRetries"] == 1
         assert job["SecurityConfiguration"] == {"Ref": "GlueSecurityConfiguration"}
         arguments = job["DefaultArguments"]
         assert set(arguments) >= JOB_ARGUMENTS, JOB_ARGUMENTS - set(arguments)
-        assert sub_text(arguments["--additional-python-modules"]).endswith("/releases/${ReleaseVersion}/${WheelFile}")
+        assert sub_text(arguments["--additional-python-modules"]) == (
+            "s3://${Artifacts}/releases/${ReleaseVersion}/${BundleFile}"
+        )
+        assert arguments["--python-modules-installer-option"] == "--no-index"
         assert sub_text(arguments["--ledger"]).startswith("dynamodb://")
         assert sub_text(arguments["--lake"]) == "s3://${DataLakeBucket}"
-        for flag in ("--enable-metrics", "--enable-continuous-cloudwatch-log", "--enable-auto-scaling"):
+        for flag in ("--enable-metrics", "--enable-auto-scaling"):
             assert arguments[flag] == "true", flag
         assert "--dataset_spec" not in arguments, "the dataset comes from the trigger"
     assert jobs["ProcessedToAnalyticsJob"]["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
@@ -426,6 +469,51 @@ def test_customer_template_declares_the_glue_jobs(customer_template: dict[str, A
     assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
     assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
     assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+
+
+@pytest.mark.parametrize("logical_id", sorted(JOBS))
+def test_jobs_install_the_release_bundle_and_never_an_index(customer_template: dict[str, Any], logical_id: str) -> None:
+    """The zip of wheels of the stack's release, from the release folder, installed by pip with --no-index."""
+    job = customer_template["Resources"][logical_id]["Properties"]
+    arguments = job["DefaultArguments"]
+    release = f"s3://{ARTIFACTS}/releases/1.4.0/"
+    modules = resolve(arguments["--additional-python-modules"])
+    assert modules == release + "etl_lib-1.4.0.gluewheels.zip"
+    assert modules.endswith(".gluewheels.zip") and "," not in modules, "one zip of wheels, nothing from an index"
+    assert arguments["--python-modules-installer-option"] == "--no-index"
+    assert resolve(job["Command"]["ScriptLocation"]) == release + "glue_jobs/" + JOBS[logical_id]
+    # ... and the job role may read exactly that object.
+    statements = _statements(customer_template["Resources"]["GlueJobRole"]["Properties"])
+    (release_read,) = [s for s in statements if s["Sid"] == "ReadTheRelease"]
+    assert f"arn:aws:s3:::{modules.removeprefix('s3://')}" in [resolve(r) for r in release_read["Resource"]]
+
+
+def test_job_logs_go_to_the_customers_own_log_groups(customer_template: dict[str, Any]) -> None:
+    """Glue 5.x logging: no Glue 4 continuous-log flags; one custom log group prefix per customer, valid for Glue."""
+    jobs = resources_of_type(customer_template, "AWS::Glue::Job")
+    prefix = "/aws-glue/jobs/${Prefix}-${CustomerId}-${Env}"
+    for logical_id, job in jobs.items():
+        arguments = job["DefaultArguments"]
+        assert "--enable-continuous-cloudwatch-log" not in arguments, logical_id
+        assert not [name for name in arguments if "continuous-log" in name], logical_id
+        assert sub_text(arguments["--custom-logGroup-prefix"]) == prefix, logical_id
+        # A stream prefix would replace the job run id in the stream names, mixing every run's logs.
+        assert "--custom-logStream-prefix" not in arguments, logical_id
+    assert sub_text(customer_template["Outputs"]["GlueLogGroupPrefix"]["Value"]) == prefix
+    assert resolve({"Fn::Sub": prefix}) == "/aws-glue/jobs/etl-acme-dev"
+    # Glue's rule for a prefix: at most 400 characters of [^:*]; under /aws-glue/, where the key policy lets
+    # CloudWatch Logs use the customer key (the security configuration encrypts the logs with it).
+    longest = {"Prefix": "p" * 20, "CustomerId": "c" * 20, "Env": "staging"}
+    assert re.fullmatch(r"[^:*]{1,400}", resolve({"Fn::Sub": prefix}, longest))
+    (key_statement,) = [
+        s
+        for s in customer_template["Resources"]["DataLakeKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if s["Sid"] == "CloudWatchLogsEncryptsGlueLogs"
+    ]
+    log_arn = resolve({"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + prefix})
+    assert fnmatchcase(
+        log_arn + "/error", resolve(key_statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
+    )
 
 
 def test_each_dataset_gets_its_workflow(customer_expanded: dict[str, Any]) -> None:
@@ -723,12 +811,60 @@ def test_glue_role_is_confined_to_the_customer(deployed: dict[str, Any], moto_en
         [
             "arn:aws:s3:::etl-acme-dev-datalake",
             "arn:aws:s3:::etl-acme-dev-datalake/*",
-            f"arn:aws:s3:::{artifacts}/releases/1.4.0/etl_lib-0.1.0-py3-none-any.whl",
+            f"arn:aws:s3:::{artifacts}/releases/1.4.0/etl_lib-1.4.0.gluewheels.zip",
             f"arn:aws:s3:::{artifacts}/releases/1.4.0/glue_jobs/*",
             f"arn:aws:s3:::{artifacts}/releases/1.4.0/specs/acme/*",
         ]
     )
     assert statements["PublishAlerts"]["Resource"] == deployed["platform"]["AlertsTopicArn"]
+
+
+def _allows(patterns: str | list[str], arn: str) -> bool:
+    """Whether an IAM resource pattern (``*`` wildcards; no ``?`` or ``[`` in these ARNs) matches ``arn``."""
+    return any(fnmatchcase(arn, pattern) for pattern in _as_list(patterns))
+
+
+def _boundary_document(iam: Any, name: str) -> dict[str, Any]:
+    """The default version of a customer-managed policy, by name."""
+    (policy,) = [p for p in iam.list_policies(Scope="Local")["Policies"] if p["PolicyName"] == name]
+    document = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+    document = document["PolicyVersion"]["Document"]
+    return dict(json.loads(document) if isinstance(document, str) else document)
+
+
+def test_jobs_may_log_to_their_own_log_groups_only(deployed: dict[str, Any], moto_endpoint: str) -> None:
+    """{prefix}/error and /output: allowed by the Glue role, the boundary and the key policy; no other group is."""
+    prefix = deployed["customer"]["GlueLogGroupPrefix"]
+    assert prefix == "/aws-glue/jobs/etl-acme-dev"
+    log_groups = f"arn:aws:logs:{REGION}:{deployed['account']}:log-group:"
+    own = [f"{log_groups}{prefix}/{kind}" for kind in ("error", "output")]
+    own_streams = [f"{group}:log-stream:jr_0123abcd-driver" for group in own]
+    foreign = [
+        f"{log_groups}/aws-glue/jobs/error",  # Glue's default group, shared by every job of the account
+        f"{log_groups}/aws-glue/jobs/output:log-stream:jr_0123abcd-driver",
+        f"{log_groups}/aws-glue/jobs/etl-acmex-dev/error",  # another customer
+        f"{log_groups}/aws-glue/jobs/etl-acme-prod/error",  # another environment
+        f"{log_groups}/aws-lambda/etl-acme-dev/error",
+    ]
+    iam = _client("iam", moto_endpoint)
+    statements = {s["Sid"]: s for s in _inline_policy(iam, "etl-acme-dev-glue", "customer-pipeline")["Statement"]}
+    logs = statements["GlueJobLogs"]
+    assert set(_as_list(logs["Action"])) == {
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:AssociateKmsKey",
+    }
+    assert all(_allows(logs["Resource"], arn) for arn in own + own_streams)
+    assert not [arn for arn in foreign if _allows(logs["Resource"], arn)]
+    boundary = {s["Sid"]: s for s in _boundary_document(iam, "etl-dev-customer-role-boundary")["Statement"]}
+    assert all(_allows(boundary["GlueJobLogs"]["Resource"], arn) for arn in own + own_streams)
+    # The security configuration encrypts the job logs with the customer key: CloudWatch Logs may use it for them.
+    kms = _client("kms", moto_endpoint)
+    key_policy = kms.get_key_policy(KeyId=deployed["customer"]["DataLakeKeyArn"], PolicyName="default")["Policy"]
+    key_policy = json.loads(key_policy) if isinstance(key_policy, str) else key_policy  # moto: a JSON object
+    (logs_use,) = [s for s in key_policy["Statement"] if s["Sid"] == "CloudWatchLogsEncryptsGlueLogs"]
+    assert all(_allows(logs_use["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"], arn) for arn in own)
 
 
 S3_EVENT = {

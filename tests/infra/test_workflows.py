@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,8 +166,8 @@ def test_every_action_is_pinned_to_a_version() -> None:
                 assert pinned or len(ref) == 40, (name, job_id, ref)
 
 
-def test_ci_lints_tests_and_keeps_the_wheel() -> None:
-    """CI: push and pull requests, read-only token, one run per ref, Python 3.11 + Java 17, make lint/test/wheel."""
+def test_ci_lints_tests_and_keeps_the_glue_bundle() -> None:
+    """CI: push and pull requests, read-only token, one run per ref, Python 3.11 + Java 17, lint/test/glue-bundle."""
     ci = load_workflow("ci.yml")
     assert {"push", "pull_request"} <= set(ci["on"])
     assert ci["permissions"] == {"contents": "read"}
@@ -176,8 +177,30 @@ def test_ci_lints_tests_and_keeps_the_wheel() -> None:
     assert uses["actions/setup-python"]["python-version"] == "3.11"
     assert uses["actions/setup-java"] == {"distribution": "temurin", "java-version": "17"}
     runs = [step["run"].split()[:2] for step in steps if "run" in step]
-    assert runs == [["make", "lint"], ["make", "test"], ["make", "wheel"]]
-    assert uses["actions/upload-artifact"]["path"] == "dist/*.whl"
+    assert runs == [["make", "lint"], ["make", "test"], ["make", "glue-bundle"]]
+    assert uses["actions/upload-artifact"]["path"] == "dist/glue/"
+
+
+def test_deploy_workflow_publishes_the_glue_bundle_it_built() -> None:
+    """build makes dist/glue/ and uploads it; publish downloads that very artifact back into dist/glue/."""
+    jobs = load_workflow("deploy.yml")["jobs"]
+    build = jobs["build"]["steps"]
+    assert [s["run"].split()[:2] for s in build if s.get("run", "").startswith("make ")] == [["make", "glue-bundle"]]
+    (upload,) = [s["with"] for s in build if s.get("uses", "").startswith("actions/upload-artifact@")]
+    (download,) = [
+        s["with"] for s in jobs["publish"]["steps"] if s.get("uses", "").startswith("actions/download-artifact@")
+    ]
+    assert upload["path"] == "dist/glue/" and download["path"] == "dist/glue"
+    assert upload["name"] == download["name"] == "glue-bundle-${{ needs.plan.outputs.version }}"
+
+
+def test_nothing_deploys_a_bare_wheel_any_more() -> None:
+    """No workflow or deploy script builds, uploads or passes the wheel alone (its dependencies came from PyPI)."""
+    for path in [*WORKFLOWS, *SCRIPTS]:
+        text = path.read_text()
+        assert not re.search(r"make (--\S+ )*wheel\b|\.whl\b|WheelFile|WHEEL_DIR|release-wheel|--wheel\b", text), (
+            path.name
+        )
 
 
 def test_deploy_workflow_assumes_roles_by_oidc_in_the_chosen_environment() -> None:
@@ -233,7 +256,7 @@ def root(tmp_path: Path) -> Path:
         name: {"Type": "String"}
         for name in ("PlatformStackName", "Prefix", "CustomerId", "Env", "Datasets", "ReleaseVersion")
     }
-    params.update({name: {"Type": "String", "Default": ""} for name in ("WheelFile", "WorkerType", "Schedule")})
+    params.update({name: {"Type": "String", "Default": ""} for name in ("BundleFile", "WorkerType", "Schedule")})
     params.update({"NumberOfWorkers": {"Type": "Number", "Default": 2}, "NotifyOn": {"Type": "String", "Default": "x"}})
     template = tmp_path / "cloudformation" / "customer.yaml"
     template.parent.mkdir()
@@ -318,21 +341,23 @@ def test_an_environment_without_customers_deploys_the_platform_only(root: Path) 
 def test_customer_parameters_layer_defaults_customer_and_environment(root: Path) -> None:
     """defaults < the entry < overrides.{env}; identity parameters are always passed, settings only when set."""
     plan = deploy_plan.load_plan(write_config(root), root)
-    assert deploy_plan.customer_overrides(plan, "prod", "acme", "v1.2.0", "etl_lib-0.2.0-py3-none-any.whl", root) == {
+    assert deploy_plan.customer_overrides(plan, "prod", "acme", "v1.2.0", "etl_lib-0.2.0.gluewheels.zip", root) == {
         "PlatformStackName": "etl-lib-platform-prod",
         "Prefix": "acme1",
         "CustomerId": "acme",
         "Env": "prod",
         "Datasets": "orders,refunds",
         "ReleaseVersion": "v1.2.0",
-        "WheelFile": "etl_lib-0.2.0-py3-none-any.whl",
+        "BundleFile": "etl_lib-0.2.0.gluewheels.zip",
         "WorkerType": "G.2X",
         "NumberOfWorkers": "4",
         "Schedule": "cron(0 3 * * ? *)",
         "NotifyOn": "all",
     }
     dev = deploy_plan.customer_overrides(plan, "dev", "acme", "abc", None, root)
-    assert (dev["WorkerType"], "Schedule" in dev, "WheelFile" in dev) == ("G.1X", False, False)
+    assert (dev["WorkerType"], "Schedule" in dev, "BundleFile" in dev) == ("G.1X", False, False)
+    with pytest.raises(deploy_plan.PlanError, match=r"Glue bundle 'etl_lib-0.2.0-py3-none-any.whl': expected etl_lib-"):
+        deploy_plan.customer_overrides(plan, "dev", "acme", "abc", "etl_lib-0.2.0-py3-none-any.whl", root)
 
 
 def test_customer_params_cli_prints_one_override_a_line(root: Path) -> None:
@@ -448,12 +473,46 @@ def test_uncommitted_work_gets_a_version_of_its_own() -> None:
 def test_a_release_must_hold_every_dataset_it_is_deployed_with(root: Path) -> None:
     """Rolling a customer back to a release from before a dataset was added is refused, naming the dataset."""
     write_config(root)
-    manifest = {"version": "v1", "wheel": "etl_lib-0.1.0-py3-none-any.whl", "customers": {"acme": ["orders"]}}
-    result = cli(root, "release-wheel", "--env", "dev", "--customer", "acme", stdin=json.dumps(manifest))
+    manifest = {"version": "v1", "bundle": "etl_lib-0.1.0.gluewheels.zip", "customers": {"acme": ["orders"]}}
+    result = cli(root, "release-bundle", "--env", "dev", "--customer", "acme", stdin=json.dumps(manifest))
     assert result.returncode == 2 and "release v1 holds no spec of acme's refunds" in result.stderr
     manifest["customers"] = {"acme": ["orders", "refunds"]}
-    result = cli(root, "release-wheel", "--env", "dev", "--customer", "acme", stdin=json.dumps(manifest))
-    assert result.stdout == "etl_lib-0.1.0-py3-none-any.whl\n"
+    result = cli(root, "release-bundle", "--env", "dev", "--customer", "acme", stdin=json.dumps(manifest))
+    assert result.stdout == "etl_lib-0.1.0.gluewheels.zip\n"
+
+
+def test_a_release_from_before_the_offline_bundle_is_refused_in_one_line(root: Path) -> None:
+    """Its manifest names only the wheel (whose dependencies Glue fetched from PyPI): say so, and what to do."""
+    plan = deploy_plan.load_plan(write_config(root), root)
+    old = {"version": "v0.9", "wheel": "etl_lib-0.1.0-py3-none-any.whl", "customers": {"acme": ["orders", "refunds"]}}
+    message = (
+        r"^release v0\.9 predates the offline Glue bundle \(.*etl_lib-0\.1\.0-py3-none-any\.whl.*\): .*newer release$"
+    )
+    with pytest.raises(deploy_plan.PlanError, match=message):
+        deploy_plan.release_bundle(plan, "dev", "acme", old)
+    result = cli(root, "release-bundle", "--env", "dev", "--customer", "acme", stdin=json.dumps(old))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("plan.py: release v0.9 predates the offline Glue bundle")
+    assert result.stderr.count("\n") == 1
+    with pytest.raises(deploy_plan.PlanError, match=r"^release v1: manifest.json names no Glue bundle$"):
+        deploy_plan.release_bundle(plan, "dev", "acme", {"version": "v1", "customers": old["customers"]})
+    bad = {**old, "bundle": "etl_lib-0.1.0.zip"}
+    with pytest.raises(deploy_plan.PlanError, match=r"names the Glue bundle 'etl_lib-0.1.0.zip', not etl_lib-"):
+        deploy_plan.release_bundle(plan, "dev", "acme", bad)
+
+
+def test_the_manifest_names_the_bundle(root: Path) -> None:
+    """manifest.json: version, commit, the bundle (no wheel key), and every customer's datasets."""
+    write_config(root)
+    command = ["manifest", "--env", "dev", "--version", "v1", "--commit", "a" * 40, "--bundle"]
+    result = cli(root, *command, "etl_lib-0.1.0.gluewheels.zip")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    assert (manifest["version"], manifest["commit"]) == ("v1", "a" * 40)
+    assert manifest["bundle"] == "etl_lib-0.1.0.gluewheels.zip" and "wheel" not in manifest
+    assert manifest["customers"] == {"acme": ["orders", "refunds"], "globex": ["invoices"]}
+    result = cli(root, *command, "etl_lib-0.1.0-py3-none-any.whl")
+    assert result.returncode == 2 and "Glue bundle 'etl_lib-0.1.0-py3-none-any.whl': expected" in result.stderr
 
 
 # --- the scripts, against a fake aws ------------------------------------------------------
@@ -529,7 +588,7 @@ def aws(tmp_path: Path) -> FakeAws:
 MANIFEST = json.dumps(
     {
         "version": "v9",
-        "wheel": "etl_lib-0.1.0-py3-none-any.whl",
+        "bundle": "etl_lib-0.1.0.gluewheels.zip",
         "customers": {"northwind": ["accounts", "clients", "transactions"]},
     }
 )
@@ -540,58 +599,95 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 NOT_FOUND = "An error occurred (404) when calling the HeadObject operation: Not Found"
 
 
+BUNDLE = "etl_lib-0.1.0.gluewheels.zip"
+JOB_SCRIPTS = ("raw_to_processed.py", "processed_to_analytics.py")
+
+
 @pytest.fixture
-def wheel_dir(tmp_path: Path) -> Path:
-    """A dist/ folder holding one wheel."""
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    (dist / "etl_lib-0.1.0-py3-none-any.whl").write_bytes(b"PK")
-    return dist
+def bundle_dir(tmp_path: Path) -> Path:
+    """A dist/glue/ as make glue-bundle writes it: the zip of wheels and the two job scripts."""
+    glue = tmp_path / "dist" / "glue"
+    glue.mkdir(parents=True)
+    (glue / BUNDLE).write_bytes(b"PK")
+    for script in JOB_SCRIPTS:
+        (glue / script).write_text(f"# {script}\n")
+    return glue
 
 
-def test_publish_uploads_the_release_and_its_manifest_last(aws: FakeAws, wheel_dir: Path) -> None:
-    """Wheel, Glue scripts and every spec of the environment under releases/{version}/, then manifest.json."""
+def test_publish_uploads_the_release_and_its_manifest_last(aws: FakeAws, bundle_dir: Path) -> None:
+    """The Glue bundle, its job scripts, every spec of the environment under releases/{version}/; manifest.json last."""
     answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[NOT_FOUND, 1], ["", 0]]}
-    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, WHEEL_DIR=str(wheel_dir))
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, GLUE_BUNDLE_DIR=str(bundle_dir))
     assert result.returncode == 0, result.stderr
     uploads = [e for e in aws.entries() if e["args"][:2] == ["s3", "cp"]][1:]
     release = "s3://etllib-dev-123-artifacts/releases/v9/"
     assert [e["args"][-1].removeprefix(release) for e in uploads] == [
-        "etl_lib-0.1.0-py3-none-any.whl",
-        "glue_jobs/processed_to_analytics.py",
+        BUNDLE,
         "glue_jobs/raw_to_processed.py",
+        "glue_jobs/processed_to_analytics.py",
         "specs/northwind/accounts.yaml",
         "specs/northwind/clients.yaml",
         "specs/northwind/transactions.yaml",
         "manifest.json",
     ]
+    # The bundle and the scripts are the ones make glue-bundle wrote, not glue_jobs/ of the checkout.
+    assert [Path(e["args"][-2]) for e in uploads[:3]] == [bundle_dir / BUNDLE, *(bundle_dir / s for s in JOB_SCRIPTS)]
     manifest = json.loads(uploads[-1]["stdin"])
-    assert (manifest["version"], manifest["commit"], manifest["wheel"]) == (
-        "v9",
-        COMMIT,
-        "etl_lib-0.1.0-py3-none-any.whl",
-    )
+    assert (manifest["version"], manifest["commit"], manifest["bundle"]) == ("v9", COMMIT, BUNDLE)
+    assert "wheel" not in manifest
     assert manifest["customers"] == {"northwind": ["accounts", "clients", "transactions"]}
 
 
-def test_publish_never_replaces_a_release(aws: FakeAws, wheel_dir: Path) -> None:
+def test_publish_never_replaces_a_release(aws: FakeAws, bundle_dir: Path) -> None:
     """Published from the same commit: kept as it is. From another commit: refused."""
     same = json.dumps({"commit": COMMIT})
     answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[same, 0]]}
-    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, WHEEL_DIR=str(wheel_dir))
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, GLUE_BUNDLE_DIR=str(bundle_dir))
     assert result.returncode == 0 and "already published from" in result.stderr
     assert len([c for c in aws.calls() if c[:2] == ["s3", "cp"]]) == 1
     other = json.dumps({"commit": "f" * 40})
     answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[other, 0]]}
-    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, WHEEL_DIR=str(wheel_dir))
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, GLUE_BUNDLE_DIR=str(bundle_dir))
     assert result.returncode == 1 and f"release v9 was published from commit {'f' * 40}" in result.stderr
 
 
-def test_publish_needs_exactly_one_wheel(aws: FakeAws, tmp_path: Path) -> None:
-    """An empty dist/ says to run make wheel, before any upload."""
-    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers={}, WHEEL_DIR=str(tmp_path))
-    assert result.returncode == 1 and "found 0: run 'make wheel'" in result.stderr
+def test_publish_needs_exactly_one_bundle(aws: FakeAws, tmp_path: Path) -> None:
+    """An empty dist/glue/, or one with a bare wheel only, says to run make glue-bundle, before any aws call."""
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers={}, GLUE_BUNDLE_DIR=str(tmp_path))
+    assert result.returncode == 1
+    assert f"expected one etl_lib-*.gluewheels.zip in {tmp_path}, found 0: run 'make glue-bundle'" in result.stderr
+    (tmp_path / "etl_lib-0.1.0-py3-none-any.whl").write_bytes(b"PK")
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers={}, GLUE_BUNDLE_DIR=str(tmp_path))
+    assert result.returncode == 1 and "found 0: run 'make glue-bundle'" in result.stderr
+    for version in ("0.1.0", "0.2.0"):
+        (tmp_path / f"etl_lib-{version}.gluewheels.zip").write_bytes(b"PK")
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers={}, GLUE_BUNDLE_DIR=str(tmp_path))
+    assert result.returncode == 1 and "found 2: run 'make glue-bundle'" in result.stderr
     assert aws.calls() == []
+
+
+def test_publish_needs_the_bundles_job_scripts(aws: FakeAws, bundle_dir: Path) -> None:
+    """A bundle without the scripts the jobs run is not a release: nothing is uploaded."""
+    (bundle_dir / "processed_to_analytics.py").unlink()
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers={}, GLUE_BUNDLE_DIR=str(bundle_dir))
+    assert result.returncode == 1
+    assert f"{bundle_dir}/processed_to_analytics.py is missing: run 'make glue-bundle'" in result.stderr
+    assert aws.calls() == []
+
+
+def test_publish_uploads_what_the_customer_template_runs() -> None:
+    """The job scripts publish.sh requires are the ones the template's ScriptLocations name, under glue_jobs/."""
+    template = yaml.load((REPO / "cloudformation" / "customer.yaml").read_text(), Loader=deploy_plan._TemplateLoader)
+    locations = [
+        r["Properties"]["Command"]["ScriptLocation"][0]
+        for r in template["Resources"].values()
+        if isinstance(r, dict) and r.get("Type") == "AWS::Glue::Job"
+    ]
+    assert sorted(locations) == sorted(
+        f"s3://${{Artifacts}}/releases/${{ReleaseVersion}}/glue_jobs/{s}" for s in JOB_SCRIPTS
+    )
+    publish = (REPO / "deploy" / "publish.sh").read_text()
+    assert all(f'"$glue/{script}"' in publish for script in JOB_SCRIPTS)
 
 
 # What `aws` answers to a customer deploy that goes through: exports, the manifest, the stack status.
@@ -602,8 +698,8 @@ CUSTOMER_DEPLOY_ANSWERS = {
 }
 
 
-def test_customer_sh_deploys_through_the_execution_role_with_the_release_wheel(aws: FakeAws) -> None:
-    """The plan's parameters, the manifest's wheel, the platform's execution role, the template kept in the release."""
+def test_customer_sh_deploys_through_the_execution_role_with_the_release_bundle(aws: FakeAws) -> None:
+    """The plan's parameters, the manifest's bundle, the platform's execution role, the template kept in the release."""
     result = aws.run(
         "customer.sh",
         "dev",
@@ -617,8 +713,22 @@ def test_customer_sh_deploys_through_the_execution_role_with_the_release_wheel(a
     assert deploy[deploy.index("--role-arn") + 1] == "arn:aws:iam::123:role/etllib-dev-cfn-exec"
     assert deploy[deploy.index("--s3-prefix") + 1] == "releases/v9/cloudformation"
     overrides = deploy[deploy.index("--parameter-overrides") + 1 :]
-    assert "WheelFile=etl_lib-0.1.0-py3-none-any.whl" in overrides and "ReleaseVersion=v9" in overrides
+    assert "BundleFile=etl_lib-0.1.0.gluewheels.zip" in overrides and "ReleaseVersion=v9" in overrides
+    assert not [o for o in overrides if o.startswith("WheelFile=")]
     assert {"CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"} <= set(deploy)
+
+
+def test_customer_sh_refuses_a_release_from_before_the_offline_bundle(aws: FakeAws) -> None:
+    """An older manifest naming only a wheel: one line saying which release and what to do; nothing deployed."""
+    old = json.loads(MANIFEST)
+    old["wheel"] = old.pop("bundle").replace(".gluewheels.zip", "-py3-none-any.whl")
+    result = aws.run(
+        "customer.sh", "dev", "northwind", "v9", answers={**CUSTOMER_DEPLOY_ANSWERS, "s3 cp": [[json.dumps(old), 0]]}
+    )
+    assert result.returncode != 0
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("plan.py: release v9 predates the offline Glue bundle") and "newer release" in line
+    assert not any(c[:2] == ["cloudformation", "deploy"] for c in aws.calls())
 
 
 def test_customer_sh_explains_a_failed_deploy_and_fails(aws: FakeAws) -> None:
@@ -688,6 +798,13 @@ def test_smoke_gives_up_after_its_timeout(aws: FakeAws) -> None:
     result = aws.run("smoke.sh", "dev", "northwind", "0", answers=smoke_answers("RUNNING\tNone\tNone\tNone"))
     assert result.returncode == 1
     assert "still running after 0s: etllib-northwind-dev-accounts etllib-northwind-dev-clients" in result.stderr
+
+
+def test_deploy_sh_builds_the_glue_bundle() -> None:
+    """deploy.sh builds dist/glue/ (what publish.sh uploads) with make glue-bundle, and no bare wheel."""
+    script = (REPO / "deploy" / "deploy.sh").read_text()
+    builds = re.findall(r"^\s*make (.*)$", script, flags=re.MULTILINE)
+    assert builds == ["--no-print-directory glue-bundle >/dev/null"]
 
 
 def test_deploy_sh_checks_its_arguments_before_touching_anything(aws: FakeAws) -> None:
