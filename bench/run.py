@@ -6,7 +6,7 @@
 
 1. Generates ``--rows`` dirty ``transactions`` rows with ``bench/generate.py`` into
    ``OUT/raw/transactions/`` (timed on its own, not part of the pipeline figures).
-2. Starts Spark through ``etl_lib.cli.commands.build_context`` with
+2. Starts Spark through ``etl_lib.runner.build.build_local_context`` with
    ``ETL_LIB_DRIVER_MEMORY`` set from ``--driver-memory`` (it must be set before the JVM
    starts) and runs ``raw-to-processed``, then ``processed-to-analytics``, each timed by
    wall clock.
@@ -252,18 +252,18 @@ def _bench(args: argparse.Namespace, out: Path) -> int:
         flush=True,
     )
 
-    # Spark reads these when it launches the JVM: they must be set before build_context.
+    # Spark reads these when it launches the JVM: they must be set before build_local_context.
     os.environ["ETL_LIB_DRIVER_MEMORY"] = args.driver_memory
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
-    from etl_lib.cli.commands import build_context
+    from etl_lib.runner.build import build_local_context
     from etl_lib.runner.run import run_dataset
 
     sampler = JvmSampler()
     sampler.start()
     started = time.perf_counter()
-    ctx = build_context(str(SPEC), str(out), master=args.master)
+    ctx = build_local_context(str(SPEC), str(out), master=args.master)
     startup_s = time.perf_counter() - started
     print(f"spark: master={args.master} driver-memory={args.driver_memory} started in {startup_s:.1f} s", flush=True)
 

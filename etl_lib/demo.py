@@ -71,8 +71,8 @@ def deliver(samples: str, delivery: str, lake: str) -> list[str]:
 def run_demo(lake: str, master: str | None = None) -> int:
     """Run the demo; return the worst exit code of its runs (0 or 3)."""
     from etl_lib.catalog.local import LocalCatalog
-    from etl_lib.cli.commands import build_context, file_table
-    from etl_lib.cli.output import table
+    from etl_lib.cli.output import file_table, table
+    from etl_lib.runner.build import build_local_context
     from etl_lib.runner.run import run_dataset
 
     samples = samples_dir()
@@ -85,8 +85,7 @@ def run_demo(lake: str, master: str | None = None) -> int:
         delivered = deliver(samples, delivery, lake)
         print(f"\n=== delivery {delivery}: {len(delivered)} file(s) into {lake}/raw/", flush=True)
         for spec_path in specs:
-            ctx = build_context(spec_path, lake, master=master)
-            ctx.progress = False
+            ctx = build_local_context(spec_path, lake, master=master)
             summary = run_dataset(ctx)
             worst = max(worst, summary.exit_code)
             run = summary.report.run
@@ -96,7 +95,7 @@ def run_demo(lake: str, master: str | None = None) -> int:
             )
             if summary.report.files:
                 print(file_table(summary))
-    ctx = build_context(specs[0], lake, master=master)
+    ctx = build_local_context(specs[0], lake, master=master)
     catalog = LocalCatalog(ctx.spark, ctx.storage)
     from etl_lib.spec.load import load_spec
 

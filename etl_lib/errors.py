@@ -1,6 +1,20 @@
-"""Exceptions per layer. Terminal errors (bad spec, bad file) are apart from
-retryable ones (a storage or ledger hiccup), and carry the file and run they
-concern so the CLI and the ledger can print and record one line."""
+"""Exceptions per layer, transient and terminal apart.
+
+Every adapter (storage, ledger, notifier, catalog, the Spark engine) turns its
+backend's errors into these classes at its own boundary, so the runner decides
+from the class alone:
+
+- ``TransientError`` (throttling, 5xx, timeouts, connection resets, a JVM that
+  died or ran out of memory): already retried with backoff by the adapter; when
+  it persists, the file stays claimable and the next run redoes it. A file is
+  never recorded ``failed`` for a transient error.
+- everything else is terminal: a bad spec or argument, a bad file (recorded
+  ``failed`` with its reason), or a resource that is missing or refused (access
+  denied, no such bucket or table), named in one line.
+
+Errors carry the file and run they concern so the CLI and the ledger can print
+and record one line.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +23,12 @@ class EtlError(Exception):
     """Base of every etl_lib error; ``str()`` is a one-line message for people."""
 
     retryable = False
+
+
+class TransientError(EtlError):
+    """A failure that a later attempt may not meet (throttling, 5xx, timeout, reset, engine crash)."""
+
+    retryable = True
 
 
 class SpecError(EtlError):
@@ -38,21 +58,46 @@ class ReconciliationError(SourceFileError):
 
 
 class LedgerError(EtlError):
-    """The run ledger could not be read or written."""
+    """The run ledger refused a read or write (no such table, access denied, bad item)."""
 
-    retryable = True
+
+class LedgerUnavailable(LedgerError, TransientError):
+    """The run ledger could not be reached or throttled us; retrying later may work."""
 
 
 class ClaimConflict(LedgerError):
     """Another live run holds the claim on this file."""
 
-    retryable = False
-
 
 class StorageError(EtlError):
-    """Listing, moving or deleting lake objects failed."""
+    """The lake refused an operation: access denied, no such bucket, a key that cannot be used."""
 
-    retryable = True
+
+class StorageUnavailable(StorageError, TransientError):
+    """The lake could not be reached or throttled us (5xx, SlowDown, timeout, reset)."""
+
+
+class NotifierError(EtlError):
+    """The notifier refused a message (no such topic, access denied)."""
+
+
+class NotifierUnavailable(NotifierError, TransientError):
+    """The notifier could not be reached or throttled us."""
+
+
+class CatalogError(EtlError):
+    """The data catalog refused an update (no such database, access denied, invalid table)."""
+
+
+class CatalogUnavailable(CatalogError, TransientError):
+    """The data catalog could not be reached or throttled us."""
+
+
+class EngineError(TransientError):
+    """Spark itself failed (the JVM died, ran out of memory, lost an executor): not the file's fault.
+
+    The message says what happened and which setting to change; the file is retried by the next run.
+    """
 
 
 class ConfigError(EtlError):

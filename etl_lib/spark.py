@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -56,3 +58,77 @@ def _quiet_jvm_logs() -> None:
     os.environ["PYSPARK_SUBMIT_ARGS"] = (
         f'--driver-java-options "-Dlog4j2.configurationFile=file:{config}" pyspark-shell'
     )
+
+
+S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+
+
+def s3a_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Hadoop settings that send ``s3://`` and ``s3a://`` paths through S3A (a laptop; Glue has its own S3).
+
+    With ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` set (moto, MinIO, LocalStack) the
+    endpoint is used path-style, over plain HTTP when it says ``http://``. ``AWS_MAX_ATTEMPTS``
+    bounds S3A's retries as it bounds botocore's.
+    """
+    env = os.environ if environ is None else environ
+    settings = {"fs.s3.impl": S3A, "fs.s3a.impl": S3A}
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        settings["fs.s3a.endpoint"] = endpoint
+        settings["fs.s3a.path.style.access"] = "true"
+        settings["fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https://")).lower()
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        settings["fs.s3a.endpoint.region"] = region
+    attempts = env.get("AWS_MAX_ATTEMPTS")
+    if attempts:
+        retries = str(max(0, int(attempts) - 1))
+        settings.update(
+            {
+                "fs.s3a.attempts.maximum": attempts,
+                "fs.s3a.retry.limit": retries,
+                "fs.s3a.retry.throttle.limit": retries,
+                "fs.s3a.retry.interval": "200ms",
+                "fs.s3a.retry.throttle.interval": "100ms",
+            }
+        )
+    return settings
+
+
+def configure_s3a(spark: SparkSession) -> None:
+    """Point this session's S3A at the current endpoint and credentials (a laptop only).
+
+    Credentials are resolved by boto3 (environment, profiles, SSO, instance roles) and set in
+    the Hadoop configuration at run time, never in the Spark conf that UIs and event logs show.
+    Raises ``ConfigError`` when Spark has no S3A connector on its classpath.
+    """
+    from etl_lib.errors import ConfigError
+
+    jvm: Any = spark.sparkContext._jvm
+    try:
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        jvm.java.lang.Class.forName(S3A, False, loader)
+    except Exception:
+        raise ConfigError(
+            "Spark has no S3 connector (hadoop-aws 3.3.4 and the AWS SDK bundle): run `make jars`, "
+            "which puts them into the venv's pyspark/jars"
+        ) from None
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    for key, value in {**s3a_settings(), **_s3a_credentials()}.items():
+        hadoop.set(key, value)
+
+
+def _s3a_credentials() -> dict[str, str]:
+    import boto3
+
+    credentials = boto3.session.Session().get_credentials()
+    if credentials is None:
+        return {}  # S3A's own chain (environment, instance profile) decides
+    frozen = credentials.get_frozen_credentials()
+    settings = {"fs.s3a.access.key": frozen.access_key, "fs.s3a.secret.key": frozen.secret_key}
+    if frozen.token:
+        settings["fs.s3a.session.token"] = frozen.token
+        settings["fs.s3a.aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+    else:
+        settings["fs.s3a.aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+    return settings

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from tests.aws.fault_proxy import FaultProxy
+
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -82,11 +84,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on a free loopback port; boto3 is pointed at it through AWS_ENDPOINT_URL.
-
-    The AWS adapters are exercised over HTTP, as they talk to AWS, not through patched calls.
-    """
+def moto_server() -> Iterator[str]:
+    """A moto server on a free loopback port (its own URL; clients go through ``fault_proxy``)."""
     import subprocess
     import time
     import urllib.request
@@ -108,22 +107,45 @@ def moto_endpoint() -> Iterator[str]:
                 server.kill()
                 raise RuntimeError("moto_server did not start") from None
             time.sleep(0.2)
-    saved = {k: os.environ.get(k) for k in _AWS_ENV}
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_REGION": "eu-west-1",
-        }
-    )
     try:
         yield url
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def fault_proxy(moto_server: str) -> Iterator[FaultProxy]:
+    """The fault-injecting proxy in front of moto (passes everything until told otherwise)."""
+    proxy = FaultProxy(moto_server).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(fault_proxy: FaultProxy) -> Iterator[str]:
+    """boto3 and Spark's S3A pointed at moto (through the proxy) by AWS_ENDPOINT_URL.
+
+    The AWS adapters are exercised over HTTP, as they talk to AWS, not through patched calls.
+    """
+    saved = {k: os.environ.get(k) for k in _AWS_ENV}
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": fault_proxy.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_REGION": "eu-west-1",
+            # Persistent faults give up after 3 attempts (botocore and S3A alike), not 5 or 20.
+            "AWS_MAX_ATTEMPTS": "3",
+        }
+    )
+    try:
+        yield fault_proxy.url
+    finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -138,16 +160,18 @@ _AWS_ENV = (
     "AWS_SESSION_TOKEN",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
+    "AWS_MAX_ATTEMPTS",
 )
 
 
 @pytest.fixture
-def aws(moto_endpoint: str) -> Iterator[str]:
-    """A clean moto account for one test (every resource reset before and after)."""
+def aws(moto_endpoint: str, moto_server: str, fault_proxy: FaultProxy) -> Iterator[str]:
+    """A clean moto account for one test (every resource reset, every fault off, before and after)."""
     import urllib.request
 
     def reset() -> None:
-        urllib.request.urlopen(urllib.request.Request(moto_endpoint + "/moto-api/reset", method="POST")).close()
+        fault_proxy.clear()
+        urllib.request.urlopen(urllib.request.Request(moto_server + "/moto-api/reset", method="POST")).close()
 
     reset()
     yield moto_endpoint

@@ -13,8 +13,10 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from etl_lib.aws.clients import client
+from etl_lib.aws.errors import error_code, translated
 from etl_lib.catalog.base import Catalog
 from etl_lib.catalog.ddl import athena_type, projection_properties
+from etl_lib.errors import CatalogError, CatalogUnavailable
 from etl_lib.spec.model import DatasetSpec
 from etl_lib.spec.schema import analytics_schema
 
@@ -65,7 +67,11 @@ class GlueCatalog(Catalog):
         """Create the table, or update it when it exists (columns follow the spec)."""
         uri = self.lake_uri(location)
         table = table_input(self.spark, spec, uri)
-        try:
-            self.glue.update_table(DatabaseName=self.database, TableInput=table)
-        except self.glue.exceptions.EntityNotFoundException:
-            self.glue.create_table(DatabaseName=self.database, TableInput=table)
+        what = f"cannot register table {self.database}.{spec.dataset} in the Glue Data Catalog"
+        with translated(what, CatalogUnavailable, CatalogError):
+            try:
+                self.glue.update_table(DatabaseName=self.database, TableInput=table)
+            except Exception as exc:
+                if error_code(exc) != "EntityNotFoundException":
+                    raise
+                self.glue.create_table(DatabaseName=self.database, TableInput=table)

@@ -5,17 +5,23 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from etl_lib.catalog.base import Catalog
+from etl_lib.errors import CatalogError, CatalogUnavailable
+from etl_lib.faults import Faults
 from etl_lib.spec.model import DatasetSpec
 from etl_lib.spec.schema import analytics_schema
 from etl_lib.storage.base import Storage
 
 
 class LocalCatalog(Catalog):
-    """Registers each dataset as a temporary view named after it, partitions discovered."""
+    """Registers each dataset as a temporary view named after it, partitions discovered.
 
-    def __init__(self, spark: SparkSession, storage: Storage) -> None:
+    The local twin of ``GlueCatalog``: ``faults`` (operation ``catalog.register``) make it fail.
+    """
+
+    def __init__(self, spark: SparkSession, storage: Storage, faults: Faults | None = None) -> None:
         self.spark = spark
         self.storage = storage
+        self.faults = faults or Faults()
 
     def register(self, spec: DatasetSpec, location: str) -> None:
         """Create or replace the view ``spec.dataset`` over ``location``.
@@ -23,6 +29,7 @@ class LocalCatalog(Catalog):
         A dataset with no analytics-ready data yet is an empty view with the
         right columns, so queries over it work and return nothing.
         """
+        self.faults.check("catalog.register", spec.dataset, CatalogUnavailable, CatalogError)
         schema = analytics_schema(self.spark, spec)
         if self.storage.exists(location):
             frame = (

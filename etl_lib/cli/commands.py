@@ -6,66 +6,20 @@ import argparse
 import json
 from typing import Any
 
-from etl_lib.cli.output import table
-from etl_lib.config import open_catalog, open_ledger, open_notifier, open_storage
+from etl_lib.cli.output import file_table, table
+from etl_lib.config import open_ledger, open_storage
 from etl_lib.errors import ConfigError
 from etl_lib.spec.load import load_spec
-from etl_lib.spec.model import DatasetSpec
 
 EXIT_OK, EXIT_PARTIAL = 0, 3
 
 
-def build_context(
-    spec_path: str, lake: str, ledger_uri: str | None = None, master: str | None = None, **edges: Any
-) -> Any:
-    """A ``RunContext`` with a local Spark session; spec errors come before Spark starts."""
-    from etl_lib.spark import local_session
-
-    spec = load_spec(spec_path)
-    return build_context_from(local_session(master=master), spec, lake, ledger_uri, **edges)
-
-
-def build_context_from(
-    spark: Any,
-    spec: DatasetSpec | str,
-    lake: str,
-    ledger_uri: str | None = None,
-    *,
-    customer: str | None = None,
-    alerts_topic_arn: str | None = None,
-    notify_on: str = "failures",
-    catalog_database: str | None = None,
-) -> Any:
-    """A ``RunContext`` over an existing session (a spec or its path), edges chosen by URI."""
-    from etl_lib.runner.context import RunContext
-
-    if isinstance(spec, str):
-        spec = load_spec(spec)
-    storage = open_storage(lake)
-    return RunContext(
-        spark=spark,
-        spec=spec,
-        storage=storage,
-        ledger=open_ledger(ledger_uri, storage, customer),
-        notifier=open_notifier(storage, alerts_topic_arn, customer, notify_on),
-        catalog=open_catalog(spark, storage, catalog_database),
-        progress=True,
-    )
-
-
-def file_table(summary: Any) -> str:
-    """Counts per file of a run."""
-    rows = [
-        [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in summary.report.files
-    ]
-    return table(["file", "status", "rows_in", "valid", "rejected", "error"], rows)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """``etl-lib run``."""
+    from etl_lib.runner.build import build_local_context
     from etl_lib.runner.run import run_dataset
 
-    ctx = build_context(
+    ctx = build_local_context(
         args.spec,
         args.lake,
         args.ledger,
@@ -74,8 +28,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         alerts_topic_arn=args.alerts_topic_arn,
         notify_on=args.notify_on,
         catalog_database=args.catalog_database,
+        progress=not args.json,
     )
-    ctx.progress = not args.json
     summary = run_dataset(ctx, stage=args.stage, sources=args.source)
     if args.json:
         print(json.dumps(summary.as_json()))

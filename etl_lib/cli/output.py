@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -19,3 +20,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out += [line(r) for r in text_rows]
     return "\n".join(out)
+
+
+def file_table(summary: Any) -> str:
+    """Counts per file of a run."""
+    rows = [
+        [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in summary.report.files
+    ]
+    return table(["file", "status", "rows_in", "valid", "rejected", "error"], rows)

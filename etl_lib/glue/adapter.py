@@ -1,16 +1,20 @@
 """The Glue adapter: the only module that imports ``awsglue``.
 
-On Glue, ``GlueContext`` / ``Job.init`` / ``Job.commit`` wrap the run. Anywhere
-else (``spark-submit`` on a laptop) ``GlueContext`` cannot be built — its JVM
-classes exist only on Glue — so the same script falls back to a plain
-SparkSession. Arguments are Glue-style (``--JOB_NAME x --lake y``) and parsed
-with ``awsglue.utils.getResolvedOptions`` in both places.
+Where the job runs is told by the environment: Glue sets ``GLUE_VERSION`` (and
+``GLUE_COMMAND_CRITERIA``, ``GLUE_PYTHON_VERSION``) in every job run. On Glue,
+``GlueContext`` / ``Job.init`` / ``Job.commit`` wrap the run, a GlueContext
+that cannot be built is an error, and Glue's logging is left as Glue set it.
+Anywhere else (``spark-submit`` or ``python`` on a laptop) the same script runs
+on a plain local SparkSession, with an ``s3://`` lake reached through S3A.
+Arguments are Glue-style (``--JOB_NAME x --lake y``) and parsed with
+``awsglue.utils.getResolvedOptions`` in both places.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +27,7 @@ from etl_lib.errors import ConfigError, EtlError
 
 log = logging.getLogger("etl_lib.glue")
 
+GLUE_ENVIRONMENT = ("GLUE_VERSION", "GLUE_COMMAND_CRITERIA")
 REQUIRED_ARGS = ("JOB_NAME", "dataset_spec", "lake")
 OPTIONAL_ARGS = (
     "claim_timeout_minutes",
@@ -48,6 +53,12 @@ def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
     return {name: resolved.get(name) for name in (*REQUIRED_ARGS, *OPTIONAL_ARGS)}
 
 
+def on_glue(environ: dict[str, str] | None = None) -> bool:
+    """True inside a Glue job run: Glue sets ``GLUE_VERSION`` / ``GLUE_COMMAND_CRITERIA`` there."""
+    env = os.environ if environ is None else environ
+    return any(env.get(name) for name in GLUE_ENVIRONMENT)
+
+
 @dataclass
 class GlueSession:
     """The Spark session of a job run, and the Glue ``Job`` when on Glue."""
@@ -69,30 +80,33 @@ def glue_session(job_name: str, args: dict[str, Any]) -> Iterator[GlueSession]:
     """
     from etl_lib.spark import configure_session, local_session
 
-    session = _try_glue(job_name, args)
-    if session is None:
-        session = GlueSession(local_session(app_name=job_name))
-    else:
+    if on_glue():
+        session = _glue(job_name, args)
         configure_session(session.spark)
+    else:
+        session = GlueSession(local_session(app_name=job_name))
     yield session
     if session.job is not None:
         session.job.commit()
 
 
-def _try_glue(job_name: str, args: dict[str, Any]) -> GlueSession | None:
+def _glue(job_name: str, args: dict[str, Any]) -> GlueSession:
+    """GlueContext and ``Job.init``; raises ``ConfigError`` when either cannot be had on Glue."""
     try:
         from awsglue.context import GlueContext
         from awsglue.job import Job
         from pyspark.context import SparkContext
-    except ImportError:
-        return None
-    try:
+
         context = GlueContext(SparkContext.getOrCreate())
-    except Exception as exc:  # locally: the Glue JVM classes are not on the classpath
-        log.info("not on Glue (%s); using a plain SparkSession", type(exc).__name__)
-        return None
-    job = Job(context)
-    job.init(job_name, {k: v for k, v in args.items() if v is not None})
+        job = Job(context)
+        job.init(job_name, {k: v for k, v in args.items() if v is not None})
+    except Exception as exc:
+        from etl_lib.runner.errors import one_line
+
+        raise ConfigError(
+            f"running on Glue (GLUE_VERSION={os.environ.get('GLUE_VERSION')}) but the GlueContext "
+            f"could not be built: {one_line(exc)}"
+        ) from None
     return GlueSession(context.spark_session, job)
 
 
@@ -104,20 +118,23 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
     notified — so the analytics job's conditional trigger still fires; a run
     that could not proceed raises, and Glue marks the job failed.
     """
-    from etl_lib.cli.commands import build_context_from
+    from etl_lib.runner.build import build_context
     from etl_lib.runner.run import run_dataset
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    glue = on_glue()
+    if not glue:  # on Glue, Glue's logging is left as Glue configured it
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
         args = resolve_args(argv)
     except (ConfigError, SystemExit) as exc:
         print(f"etl_lib job: {exc}", file=sys.stderr)
         return 2
     sources = [s for s in (args.get("source_keys") or "").split(",") if s.strip()]
+    timeout = args.get("claim_timeout_minutes")
     with glue_session(str(args["JOB_NAME"]), args) as session:
         try:
-            ctx = build_context_from(
+            ctx = build_context(
                 session.spark,
                 str(args["dataset_spec"]),
                 str(args["lake"]),
@@ -126,10 +143,10 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
                 alerts_topic_arn=args.get("alerts_topic_arn"),
                 notify_on=args.get("notify_on") or "failures",
                 catalog_database=args.get("catalog_database"),
-            )
-            if args.get("claim_timeout_minutes"):
                 # A claim is only taken over once the job that holds it has surely timed out.
-                ctx.stale_claim_after_s = 60 * float(str(args["claim_timeout_minutes"]))
+                claim_timeout_s=60 * float(timeout) if timeout else None,
+                local=not session.on_glue,
+            )
             summary = run_dataset(ctx, stage=args.get("stage") or stage, sources=sources or None)
         except EtlError as exc:
             if session.on_glue:

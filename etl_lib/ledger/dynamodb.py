@@ -13,6 +13,10 @@ exactly as read (optimistic concurrency), so two concurrent runs never both
 claim a file. A claim is taken over when its run has recorded its end (a run
 that failed, e.g. before Glue retries it), or when it is older than
 ``stale_after_s`` (the Glue job timeout: the run surely died).
+
+botocore retries throttling, 5xx and broken connections with backoff; what
+still fails is raised as ``LedgerUnavailable`` (transient) or ``LedgerError``
+(terminal: no such table, access denied, a bad item), naming the table.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from etl_lib.aws.clients import resource
-from etl_lib.errors import ClaimConflict, LedgerError
+from etl_lib.aws.errors import error_code, translate
+from etl_lib.errors import ClaimConflict, LedgerError, LedgerUnavailable
 from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, claimed_record
 
 _RUN_MARK = "#run"  # sorts before the history items' timestamps
@@ -75,9 +80,11 @@ class DynamoLedger(Ledger):
         try:
             return fn(**kwargs)
         except Exception as exc:
-            if type(exc).__name__ == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise
-            raise LedgerError(f"dynamodb ledger {self.table_name}: {what} failed: {exc}") from None
+            raise translate(
+                exc, f"dynamodb ledger {self.table_name}: {what} failed", LedgerUnavailable, LedgerError
+            ) from None
 
     def get_file(self, dataset: str, source_key: str) -> FileRecord | None:
         """The current record of a source file, or None if never seen."""
@@ -108,7 +115,7 @@ class DynamoLedger(Ledger):
                 **({"ExpressionAttributeValues": values} if values else {}),
             )
         except Exception as exc:
-            if type(exc).__name__ == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise ClaimConflict(f"{record.source_key}: claimed concurrently by another run") from None
             raise
         return current
@@ -130,9 +137,8 @@ class DynamoLedger(Ledger):
             **item,
         }
         current = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **item}
-        with self.table.batch_writer() as batch:
-            self._call("save_file", batch.put_item, Item=current)
-            self._call("save_file", batch.put_item, Item=history)
+        self._call("save_file", self.table.put_item, Item=current)
+        self._call("save_file", self.table.put_item, Item=history)
 
     def files(
         self,

@@ -3,8 +3,13 @@
 Claims are conditional updates inside an immediate transaction, so two local
 processes never both claim a file. A claim is taken over at once when its run
 has ended (recorded as failed) or was a process on this host that no longer
-exists, and after ``stale_after_s`` otherwise. ``fail_on`` names operations that raise
-``LedgerError``: a switch to test the pipeline's error paths without a cloud.
+exists, and after ``stale_after_s`` otherwise.
+
+It is the local twin of ``DynamoLedger``: ``faults`` (``etl_lib.faults``) or
+``fail_on`` (operation names that always fail) make chosen operations raise
+``LedgerUnavailable``, to test the pipeline's error paths without a cloud.
+SQLite's own errors are translated here: a locked or busy database is
+transient (``LedgerUnavailable``), anything else terminal (``LedgerError``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from etl_lib.errors import LedgerError
+from etl_lib.errors import LedgerError, LedgerUnavailable
+from etl_lib.faults import Fault, Faults
 from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, claimed_record
 
 _FILE_COLUMNS = [f.name for f in fields(FileRecord)]
@@ -74,12 +80,23 @@ def _from_row(row: sqlite3.Row, cls: type[Any]) -> Any:
     return cls(**values)
 
 
+def _translate(exc: sqlite3.Error, what: str) -> LedgerError:
+    """A locked or busy database (after the 30 s busy timeout) is transient; the rest is terminal."""
+    text = str(exc).lower()
+    transient = isinstance(exc, sqlite3.OperationalError) and any(
+        word in text for word in ("locked", "busy", "disk i/o error", "unable to open")
+    )
+    return (LedgerUnavailable if transient else LedgerError)(f"{what}: {exc}")
+
+
 class SqliteLedger(Ledger):
     """A ledger in one SQLite file; safe for several local processes."""
 
-    def __init__(self, path: str, fail_on: Iterable[str] = ()) -> None:
+    def __init__(self, path: str, fail_on: Iterable[str] = (), faults: Faults | None = None) -> None:
         self.path = path
-        self.fail_on = set(fail_on)
+        self.faults = faults or Faults()
+        for operation in fail_on:
+            self.faults.add(Fault(f"ledger.{operation}"))
         self._lock = threading.RLock()
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         try:
@@ -87,11 +104,10 @@ class SqliteLedger(Ledger):
             self._conn.row_factory = sqlite3.Row
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise LedgerError(f"cannot open ledger {path}: {exc}") from None
+            raise _translate(exc, f"cannot open ledger {path}") from None
 
-    def _check(self, operation: str) -> None:
-        if operation in self.fail_on:
-            raise LedgerError(f"ledger {self.path}: injected failure in {operation}")
+    def _check(self, operation: str, subject: str = "") -> None:
+        self.faults.check(f"ledger.{operation}", subject, LedgerUnavailable, LedgerError)
 
     def _upsert(self, table: str, row: dict[str, Any]) -> None:
         columns = ", ".join(row)
@@ -101,7 +117,7 @@ class SqliteLedger(Ledger):
     @_locked
     def get_file(self, dataset: str, source_key: str) -> FileRecord | None:
         """The current record of a source file, or None if never seen."""
-        self._check("get_file")
+        self._check("get_file", source_key)
         row = self._conn.execute(
             "SELECT * FROM files WHERE dataset = ? AND source_key = ?", (dataset, source_key)
         ).fetchone()
@@ -110,7 +126,7 @@ class SqliteLedger(Ledger):
     @_locked
     def claim_file(self, record: FileRecord, stale_after_s: float) -> FileRecord | None:
         """Claim a file in one immediate transaction (see ``Ledger.claim_file``)."""
-        self._check("claim_file")
+        self._check("claim_file", record.source_key)
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -122,7 +138,7 @@ class SqliteLedger(Ledger):
                 self._conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise LedgerError(f"ledger {self.path}: claim of {record.source_key} failed: {exc}") from None
+            raise _translate(exc, f"ledger {self.path}: claim of {record.source_key} failed") from None
         return current
 
     def _run_is_live(self, run_id: str) -> bool:
@@ -146,18 +162,21 @@ class SqliteLedger(Ledger):
     @_locked
     def save_file(self, record: FileRecord) -> None:
         """Store the new state of a file and append it to the history."""
-        self._check("save_file")
+        self._check("save_file", f"{record.status} {record.source_key}")
         try:
             row = _to_row(record)
             self._conn.execute("BEGIN IMMEDIATE")
-            self._upsert("files", row)
-            self._conn.execute(
-                f"INSERT INTO file_history ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
-            )
-            self._conn.execute("COMMIT")
+            try:
+                self._upsert("files", row)
+                self._conn.execute(
+                    f"INSERT INTO file_history ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
-            self._conn.execute("ROLLBACK")
-            raise LedgerError(f"ledger {self.path}: cannot save {record.source_key}: {exc}") from None
+            raise _translate(exc, f"ledger {self.path}: cannot save {record.source_key}") from None
 
     @_locked
     def files(
@@ -167,7 +186,7 @@ class SqliteLedger(Ledger):
         run_id: str | None = None,
     ) -> list[FileRecord]:
         """Current file records, filtered, oldest first."""
-        self._check("files")
+        self._check("files", status or "")
         where, args = self._where(dataset=dataset, status=status, run_id=run_id)
         rows = self._conn.execute(f"SELECT * FROM files {where} ORDER BY updated_at, source_key", args)
         return [_from_row(r, FileRecord) for r in rows]
@@ -181,11 +200,11 @@ class SqliteLedger(Ledger):
     @_locked
     def save_run(self, run: RunRecord) -> None:
         """Insert or update a run."""
-        self._check("save_run")
+        self._check("save_run", run.status)
         try:
             self._upsert("runs", _to_row(run))
         except sqlite3.Error as exc:
-            raise LedgerError(f"ledger {self.path}: cannot save run {run.run_id}: {exc}") from None
+            raise _translate(exc, f"ledger {self.path}: cannot save run {run.run_id}") from None
 
     @_locked
     def runs(self, dataset: str | None = None, limit: int = 20) -> list[RunRecord]:

@@ -6,7 +6,8 @@ import json
 import logging
 from collections.abc import Iterable
 
-from etl_lib.errors import EtlError
+from etl_lib.errors import NotifierError, NotifierUnavailable
+from etl_lib.faults import Fault, Faults
 from etl_lib.notify.base import Notifier, RunReport
 from etl_lib.storage.base import Storage
 
@@ -16,18 +17,20 @@ log = logging.getLogger("etl_lib.notify")
 class LocalNotifier(Notifier):
     """Logs a one-line summary (a warning on failures) and keeps the report as JSON.
 
-    ``fail_on`` (``{"notify"}``) makes ``notify`` raise, to test that a broken
+    The local twin of ``SnsNotifier``: ``faults`` (operation ``notifier.notify``)
+    or ``fail_on`` (``{"notify"}``) make ``notify`` raise, to test that a broken
     notifier never loses a run's results.
     """
 
-    def __init__(self, storage: Storage, fail_on: Iterable[str] = ()) -> None:
+    def __init__(self, storage: Storage, fail_on: Iterable[str] = (), faults: Faults | None = None) -> None:
         self.storage = storage
-        self.fail_on = set(fail_on)
+        self.faults = faults or Faults()
+        for operation in fail_on:
+            self.faults.add(Fault(f"notifier.{operation}"))
 
     def notify(self, report: RunReport) -> None:
         """Log and store the report."""
-        if "notify" in self.fail_on:
-            raise EtlError("notifier: injected failure")
+        self.faults.check("notifier.notify", report.run.status, NotifierUnavailable, NotifierError)
         run = report.run
         key = f"_meta/reports/{run.dataset}-{run.stage}-{run.run_id}.json"
         self.storage.write_text(key, json.dumps(report.as_dict(), indent=2))

@@ -11,7 +11,8 @@ import json
 from typing import Any, Literal
 
 from etl_lib.aws.clients import client
-from etl_lib.errors import EtlError
+from etl_lib.aws.errors import translated
+from etl_lib.errors import EtlError, NotifierError, NotifierUnavailable
 from etl_lib.notify.base import Notifier, RunReport
 
 NotifyOn = Literal["failures", "all"]
@@ -57,6 +58,10 @@ class SnsNotifier(Notifier):
         if len(text) > _MESSAGE_LIMIT:
             body["failed_files"] = [*body["failed_files"][:50], {"file": "…", "reason": "list truncated"}]
             text = json.dumps(body, indent=2)
+        with translated(f"cannot publish to {self.topic_arn}", NotifierUnavailable, NotifierError):
+            self._publish(report, text)
+
+    def _publish(self, report: RunReport, text: str) -> None:
         self.sns.publish(
             TopicArn=self.topic_arn,
             Subject=self.subject(report),

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from etl_lib.errors import EtlError
+from etl_lib.errors import ConfigError, EtlError
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from etl_lib.spec.model import ExpectationSpec
 
-__all__ = ["CheckResult", "ExpectationError", "failed_checks", "run_expectations"]
+__all__ = ["CheckResult", "ExpectationError", "check_available", "failed_checks", "run_expectations"]
 
 # Validation options: counts only. partial_unexpected_count=0 stops Great Expectations
 # from fetching sample unexpected values, which would be data (and a driver round trip).
@@ -48,8 +48,9 @@ _COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
 _COLUMN_LIST_ARGUMENTS = ("column_list",)
 _INDEX_KEY = "etl_lib_index"
 _INSTALL_HINT = (
-    "great_expectations is not installed; install the local extra: pip install 'etl_lib[local]' "
-    "(on Glue: add etl_lib[quality] to --additional-python-modules)"
+    "the spec has expectations but great_expectations is not installed: locally install the local extra "
+    "(pip install 'etl_lib[local]'); on Glue install the offline bundle from `make glue-bundle`, "
+    "which carries it (--additional-python-modules s3://.../etl_lib-VERSION.gluewheels.zip)"
 )
 
 
@@ -133,9 +134,14 @@ def _import_expectations() -> Any:
         import great_expectations.expectations as gxe
     except ImportError as exc:
         if exc.name is not None and exc.name.split(".")[0] == "great_expectations":
-            raise ImportError(_INSTALL_HINT) from None
+            raise ConfigError(_INSTALL_HINT) from None
         raise
     return gxe
+
+
+def check_available() -> None:
+    """Raise ``ConfigError`` (before any file is read) when Great Expectations cannot be imported."""
+    _import_expectations()
 
 
 def _batch_definition() -> BatchDefinition[Any]:

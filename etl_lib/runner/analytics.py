@@ -10,10 +10,16 @@ a key's winning row, the next best row of that key wins again wherever it is.
 Each rewritten partition is staged, then swapped in; the processed files stay
 ``processed`` in the ledger until every partition is published, so a killed
 run recomputes the same partitions from processed and reaches the same state.
+The partitions to rewrite are recorded (``_meta/analytics/{dataset}/pending.json``)
+before the first one is touched: what a run half-swapped, the next run
+rewrites whole, even where the half-swapped state no longer shows why. Rows of
+files still ``claimed`` (in flight, or left half-published by a failed run) are
+never candidates: they count once their file is processed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 
@@ -21,6 +27,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from etl_lib.errors import EtlError
 from etl_lib.ledger.base import FileRecord
 from etl_lib.runner.context import RunContext
 from etl_lib.spec.schema import analytics_schema, processed_schema
@@ -100,6 +107,9 @@ def analytics_rows(ctx: RunContext, affected: set[str]) -> DataFrame | None:
     candidates = read_partitions(ctx, ctx.processed_prefix(), affected, "json")
     if candidates is None:
         return None
+    unfinished = [f.source_key for f in ctx.ledger.files(dataset=ctx.dataset, status="claimed")]
+    if unfinished:
+        candidates = candidates.filter(~F.col("_source_file").isin(unfinished))
     if spec.keys:
         untouched = list_partitions(ctx, ctx.analytics_prefix()) - affected
         if untouched:
@@ -118,11 +128,28 @@ def analytics_rows(ctx: RunContext, affected: set[str]) -> DataFrame | None:
     return candidates.transform(keep_latest_per_key(spec.keys, spec.latest_by)).select(*columns)
 
 
+def intent_key(ctx: RunContext) -> str:
+    """Where a run records the partitions it is about to rewrite."""
+    return f"_meta/analytics/{ctx.dataset}/pending.json"
+
+
+def earlier_intent(ctx: RunContext) -> set[str]:
+    """Partitions an earlier run set out to rewrite and may not have finished."""
+    if not ctx.storage.exists(intent_key(ctx)):
+        return set()
+    with ctx.storage.open(intent_key(ctx)) as handle:
+        return set(json.loads(handle.read().decode("utf-8")))
+
+
 def publish_analytics(ctx: RunContext, pending: list[FileRecord]) -> int:
-    """Rewrite the affected partitions of analytics-ready; return the rows written."""
-    affected = affected_partitions(ctx, pending)
+    """Rewrite the affected partitions of analytics-ready; return the rows written.
+
+    The caller removes the intent (``intent_key``) once the pending files are recorded as published.
+    """
+    affected = (affected_partitions(ctx, pending) if pending else set()) | earlier_intent(ctx)
     if not affected:
         return 0
+    ctx.storage.write_text(intent_key(ctx), json.dumps(sorted(affected)))
     stage = ctx.staging_prefix("analytics")
     rows = analytics_rows(ctx, affected)
     written = 0
@@ -147,5 +174,8 @@ def publish_analytics(ctx: RunContext, pending: list[FileRecord]) -> int:
                 ctx.storage.move(key, f"{folder}/part-{n:05d}.snappy.parquet")
         log.info("analytics-ready %s: rewrote %d partition(s), %d rows", ctx.dataset, len(affected), written)
     finally:
-        ctx.storage.delete_prefix(stage)
+        try:
+            ctx.storage.delete_prefix(stage)
+        except EtlError as exc:  # garbage a later run removes; the original error matters
+            log.warning("could not clean %s: %s", stage, exc)
     return written

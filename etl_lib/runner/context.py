@@ -27,9 +27,12 @@ def process_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass
+DEFAULT_STALE_CLAIM_S = 2 * 3600.0
+
+
+@dataclass(frozen=True)
 class RunContext:
-    """One run over one dataset."""
+    """One run over one dataset: its session, spec and edges (built by ``runner.build``)."""
 
     spark: SparkSession
     spec: DatasetSpec
@@ -38,7 +41,7 @@ class RunContext:
     notifier: Notifier
     catalog: Catalog | None = None
     run_id: str = field(default_factory=new_run_id)
-    stale_claim_after_s: float = 2 * 3600
+    stale_claim_after_s: float = DEFAULT_STALE_CLAIM_S
     """A claim older than this is taken over (its run is presumed dead)."""
     progress: bool = False
     parallel_files: int = 0

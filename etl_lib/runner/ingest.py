@@ -1,7 +1,7 @@
 """raw -> processed for one source file: the unit of work with its own outcome.
 
-Order of operations, chosen so a run killed at any point can simply be run
-again:
+Order of operations, chosen so a run killed or failing at any point can simply
+be run again:
 
 1. claim the file in the ledger (a live claim of another run wins);
 2. read, clean, type, validate, derive — one read of the file, cached;
@@ -11,23 +11,31 @@ again:
    earlier outputs with the staged ones (files are named after the source);
 6. record the outcome. Until then the ledger still says ``claimed``, so a rerun
    redoes the file and the intent tells it which folders to clean.
+
+Outcomes: a bad file (unreadable, a failed check, a refused read) is recorded
+``failed`` with its reason. A transient error (throttling, 5xx, a JVM that
+died) — or any error once publishing has begun — is raised as ``FileDeferred``:
+the file stays ``claimed``, nothing of it counts as published, and the next
+run redoes it. Staging is cleaned in every case.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
-from etl_lib.errors import EtlError, ReconciliationError, SourceFileError
+from etl_lib.errors import EtlError, ReconciliationError, SourceFileError, TransientError
 from etl_lib.ledger.base import FileRecord
 from etl_lib.read.csv import CORRUPT, RAW, read_csv_strings
 from etl_lib.read.header import map_columns, read_header
+from etl_lib.read.source import spark_source_path
 from etl_lib.runner.context import RunContext
-from etl_lib.runner.errors import one_line
 from etl_lib.runner.plan import FileTask
+from etl_lib.spark_errors import spark_errors
 from etl_lib.transform.derive import with_derived_columns
 from etl_lib.transform.metadata import with_metadata
 from etl_lib.transform.partition import with_partition_columns
@@ -39,13 +47,23 @@ from etl_lib.write.staging import delete_with_prefix, file_id, publish, staged_f
 log = logging.getLogger("etl_lib.ingest")
 
 
+class FileDeferred(EtlError):
+    """A file left ``claimed`` for the next run, with the error that stopped it (``cause``)."""
+
+    def __init__(self, record: FileRecord, cause: EtlError) -> None:
+        self.record = record
+        self.cause = cause
+        super().__init__(str(cause))
+
+
 def validated_rows(ctx: RunContext, key: str, ingested_at: datetime) -> DataFrame:
     """Every record of ``key``: typed columns, derived columns, metadata, partition
     columns, ``_reasons`` (empty when valid) and the raw values."""
     spec = ctx.spec
     mapping = map_columns(key, read_header(ctx.storage, key, spec), spec)
+    path = spark_source_path(ctx.storage, key, ctx.staging_prefix(file_id(key), "input"))
     return (
-        read_csv_strings(ctx.spark, ctx.storage.uri(key), spec, mapping)
+        read_csv_strings(ctx.spark, path, spec, mapping)
         .transform(with_cleaned_values(spec))
         .transform(with_typed_columns(spec))
         .transform(with_reasons(spec))
@@ -76,8 +94,9 @@ REJECTED_COLUMNS = ["_source_file", "_source_row", "_ingested_at", "_run_id", RE
 def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
     """Take one source file to processed/rejected; return its final ledger record.
 
-    Never raises for a bad file: the failure is recorded and returned. Ledger
-    errors do propagate (the run cannot record anything without it).
+    A bad file does not raise: its failure is recorded and returned. Raises
+    ``FileDeferred`` when the file is left claimable for the next run, and
+    ``ClaimConflict`` when another live run holds it.
     """
     key = task.source.key
     claim = FileRecord(
@@ -90,17 +109,26 @@ def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
     )
     previous = ctx.ledger.claim_file(claim, ctx.stale_claim_after_s)
     claimed = ctx.ledger.get_file(ctx.dataset, key) or claim
+    if task.problem:
+        return _fail(ctx, claimed, f"{key}: {task.problem}")
+    publishing: list[bool] = []
     try:
-        return _process(ctx, task, claimed, previous)
+        return _process(ctx, task, claimed, previous, publishing)
     except EtlError as exc:
-        message = str(exc) if isinstance(exc, SourceFileError) else f"{key}: {exc}"
-        if exc.retryable and not isinstance(exc, SourceFileError):
-            raise
-        return _fail(ctx, claimed, message)
-    except Exception as exc:  # Spark/Java errors surface here for unreadable files
-        return _fail(ctx, claimed, f"{key}: {one_line(exc)}")
+        if isinstance(exc, TransientError) or publishing:
+            log.warning("file left for the next run: %s", exc)
+            raise FileDeferred(claimed, exc) from None
+        return _fail(ctx, claimed, str(exc) if isinstance(exc, SourceFileError) else f"{key}: {exc}")
     finally:
+        _clean_staging(ctx, key)
+
+
+def _clean_staging(ctx: RunContext, key: str) -> None:
+    """Remove the file's staging folder; a failure here only leaves garbage a later run removes."""
+    try:
         ctx.storage.delete_prefix(ctx.staging_prefix(file_id(key)))
+    except EtlError as exc:
+        log.warning("could not clean the staging folder of %s: %s", key, exc)
 
 
 def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
@@ -110,45 +138,18 @@ def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
     return failed
 
 
-def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None) -> FileRecord:
+def _process(
+    ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None, publishing: list[bool]
+) -> FileRecord:
     key = task.source.key
     fid = file_id(key)
-    ingested_at = datetime.now(UTC)
-    rows = validated_rows(ctx, key, ingested_at).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        # Counts per (valid, year, month): a handful of rows of metadata, not data.
-        stats = rows.groupBy(is_valid().alias("valid"), "year", "month").count().collect()
-        rows_in = sum(r["count"] for r in stats)
-        rows_valid = sum(r["count"] for r in stats if r["valid"])
-        partitions = sorted({f"year={r['year']}/month={r['month']}" for r in stats if r["valid"]})
-        warnings = _check_expectations(ctx, rows.filter(is_valid()), key)
-
-        stage_valid = ctx.staging_prefix(fid, "processed")
-        stage_rejected = ctx.staging_prefix(fid, "rejected")
-        (
-            rows.filter(is_valid())
-            .select(*processed_columns(ctx))
-            .write.mode("overwrite")
-            .partitionBy("year", "month")
-            .option("ignoreNullFields", False)
-            .json(ctx.storage.uri(stage_valid))
-        )
-        (
-            rows.filter(~is_valid())
-            .select(*REJECTED_COLUMNS)
-            .coalesce(1)
-            .write.mode("overwrite")
-            .option("ignoreNullFields", False)
-            .json(ctx.storage.uri(stage_rejected))
-        )
-        stage_index = ctx.staging_prefix(fid, "key_index")
-        if ctx.spec.keys:
-            write_key_index(rows.filter(is_valid()), ctx.spec.keys, ctx.storage.uri(stage_index))
-    finally:
-        rows.unpersist()
-
-    written_valid = _count_lines(ctx, stage_valid)
-    written_rejected = _count_lines(ctx, stage_rejected)
+    stage_valid = ctx.staging_prefix(fid, "processed")
+    stage_rejected = ctx.staging_prefix(fid, "rejected")
+    stage_index = ctx.staging_prefix(fid, "key_index")
+    with spark_errors(key):
+        rows_in, rows_valid, partitions, warnings = _stage(ctx, key, stage_valid, stage_rejected, stage_index)
+        written_valid = _count_lines(ctx, stage_valid)
+        written_rejected = _count_lines(ctx, stage_rejected)
     if written_valid + written_rejected != rows_in or written_valid != rows_valid:
         raise ReconciliationError(
             key,
@@ -157,6 +158,7 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
         )
 
     # Intent first: if we die while replacing files, a rerun knows where to clean.
+    publishing.append(True)
     old_partitions = set(claimed.partitions) | set(claimed.dirty_partitions)
     dirty = tuple(sorted(old_partitions | set(partitions)))
     ctx.ledger.save_file(claimed.evolve(dirty_partitions=dirty))
@@ -184,6 +186,42 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
     )
     ctx.ledger.save_file(done)
     return done
+
+
+def _stage(
+    ctx: RunContext, key: str, stage_valid: str, stage_rejected: str, stage_index: str
+) -> tuple[int, int, list[str], list[str]]:
+    """Read the file once (cached), check it, write valid and rejected rows (and its keys) to staging."""
+    rows = validated_rows(ctx, key, datetime.now(UTC)).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        # Counts per (valid, year, month): a handful of rows of metadata, not data.
+        stats = rows.groupBy(is_valid().alias("valid"), "year", "month").count().collect()
+        rows_in = sum(r["count"] for r in stats)
+        rows_valid = sum(r["count"] for r in stats if r["valid"])
+        partitions = sorted({f"year={r['year']}/month={r['month']}" for r in stats if r["valid"]})
+        warnings = _check_expectations(ctx, rows.filter(is_valid()), key)
+        (
+            rows.filter(is_valid())
+            .select(*processed_columns(ctx))
+            .write.mode("overwrite")
+            .partitionBy("year", "month")
+            .option("ignoreNullFields", False)
+            .json(ctx.storage.uri(stage_valid))
+        )
+        (
+            rows.filter(~is_valid())
+            .select(*REJECTED_COLUMNS)
+            .coalesce(1)
+            .write.mode("overwrite")
+            .option("ignoreNullFields", False)
+            .json(ctx.storage.uri(stage_rejected))
+        )
+        if ctx.spec.keys:
+            write_key_index(rows.filter(is_valid()), ctx.spec.keys, ctx.storage.uri(stage_index))
+    finally:
+        with suppress(Exception):  # a JVM that died cannot unpersist; the original error matters
+            rows.unpersist()
+    return rows_in, rows_valid, partitions, warnings
 
 
 def _count_lines(ctx: RunContext, staging: str) -> int:

@@ -4,15 +4,20 @@ Pure decisions over a listing and the ledger; no data is read. A file is
 planned when it is new, its content changed (re-delivery), its claim is stale,
 or it is named with ``--source``. Failed files are retried only when their
 content changes or when named.
+
+Every delivered ``.csv``/``.csv.gz`` object is planned, hidden names (``_x``,
+``.x``) included. An object whose key cannot be used (a ``..`` segment, say) or
+whose checksum is refused is planned with a ``problem``: that file alone is
+recorded as failed, with the reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from etl_lib.errors import SourceFileError
+from etl_lib.errors import SourceFileError, StorageError, TransientError
 from etl_lib.ledger.base import FileRecord, Ledger
-from etl_lib.storage.base import ObjectInfo, Storage
+from etl_lib.storage.base import ObjectInfo, Storage, unusable_key_reason
 
 RAW_SUFFIXES = (".csv", ".csv.gz")
 
@@ -25,6 +30,8 @@ class FileTask:
     checksum: str
     reason: str
     """new | changed | retry | requested"""
+    problem: str | None = None
+    """Why the file cannot be processed at all (recorded as its failure), or None."""
 
 
 def is_raw_file(key: str) -> bool:
@@ -59,12 +66,27 @@ def plan_files(
     for obj in sorted(candidates, key=lambda o: (o.modified, o.key)):
         if not is_raw_file(obj.key):
             raise SourceFileError(obj.key, f"not a CSV file: expected one of {', '.join(RAW_SUFFIXES)}")
-        checksum = storage.checksum(obj.key)
+        checksum, problem = _checksum(storage, obj)
         record = ledger.get_file(dataset, obj.key)
         reason = _reason(record, checksum, requested=bool(sources))
         if reason:
-            tasks.append(FileTask(obj, checksum, reason))
+            tasks.append(FileTask(obj, checksum, reason, problem))
     return tasks
+
+
+def _checksum(storage: Storage, obj: ObjectInfo) -> tuple[str, str | None]:
+    """The object's checksum, or a stand-in from its listing and the reason it cannot be used."""
+    problem = unusable_key_reason(obj.key)
+    if problem is None:
+        try:
+            return storage.checksum(obj.key), None
+        except TransientError:
+            raise
+        except StorageError as exc:
+            problem = str(exc)
+    else:
+        problem = f"{problem}; rename the object (it cannot be read safely under this key)"
+    return f"unusable:{obj.size}:{obj.modified:.0f}", problem
 
 
 def _reason(record: FileRecord | None, checksum: str, requested: bool) -> str | None:

@@ -10,14 +10,15 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from etl_lib.errors import ClaimConflict, EtlError
+from etl_lib.errors import ClaimConflict, EtlError, TransientError
 from etl_lib.ledger.base import FileRecord, RunRecord, utcnow
 from etl_lib.notify.base import RunReport
-from etl_lib.runner.analytics import publish_analytics
+from etl_lib.runner.analytics import earlier_intent, intent_key, publish_analytics
 from etl_lib.runner.context import RunContext, process_owner
 from etl_lib.runner.errors import one_line
-from etl_lib.runner.ingest import process_file
+from etl_lib.runner.ingest import FileDeferred, process_file
 from etl_lib.runner.plan import FileTask, plan_files
+from etl_lib.spark_errors import spark_errors
 from etl_lib.spec.schema import check_spec
 
 log = logging.getLogger("etl_lib.run")
@@ -64,8 +65,10 @@ def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None =
     """Run ``stage`` over the dataset of ``ctx``; record and announce the outcome.
 
     Bad files do not raise: they are recorded as failed and the run is
-    ``partial``. Errors that stop the whole run (ledger unreachable, bad spec)
-    mark the run ``failed`` and are re-raised after it is recorded.
+    ``partial``. Files left for the next run (a transient error: throttling,
+    5xx, a JVM that died) and errors that stop the whole run (ledger
+    unreachable, bad spec) mark the run ``failed`` and raise after it is
+    recorded: ``FilesDeferred`` for the former.
     """
     if stage not in STAGES:
         raise EtlError(f"unknown stage {stage!r}; allowed: {', '.join(STAGES)}")
@@ -74,8 +77,15 @@ def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None =
     results: list[FileRecord] = []
     try:
         check_spec(ctx.spark, ctx.spec)
+        if ctx.spec.expectations and stage in ("raw-to-processed", "all"):
+            from etl_lib.quality.expectations import check_available
+
+            check_available()
         if stage in ("raw-to-processed", "all"):
-            results = _raw_to_processed(ctx, sources)
+            results, deferred = _raw_to_processed(ctx, sources)
+            if deferred:
+                results += [d.record.evolve(error=str(d.cause)) for d in deferred]
+                raise FilesDeferred(deferred)
         rows_analytics = 0
         if stage in ("processed-to-analytics", "all"):
             rows_analytics = _processed_to_analytics(ctx)
@@ -92,7 +102,17 @@ def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None =
         )
     except Exception as exc:
         message = str(exc) if isinstance(exc, EtlError) else one_line(exc)
-        run = run.evolve(status="failed", error=message, finished_at=utcnow(), files=len(results))
+        done = [r for r in results if r.status != "claimed"]
+        run = run.evolve(
+            status="failed",
+            error=message,
+            finished_at=utcnow(),
+            files=len(results),
+            files_failed=sum(1 for r in results if r.status == "failed"),
+            rows_in=sum(r.rows_in for r in done),
+            rows_valid=sum(r.rows_valid for r in done),
+            rows_rejected=sum(r.rows_rejected for r in done),
+        )
         _record(ctx, run, results)
         raise
     _record(ctx, run, results)
@@ -110,16 +130,27 @@ def _record(ctx: RunContext, run: RunRecord, results: list[FileRecord]) -> None:
         log.error("could not notify about run %s: %s", run.run_id, one_line(exc))
 
 
-def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> list[FileRecord]:
+class FilesDeferred(TransientError):
+    """Some files were left claimed for the next run; the first error says why."""
+
+    def __init__(self, deferred: list[FileDeferred]) -> None:
+        self.deferred = deferred
+        first = deferred[0].cause
+        more = f" (and {len(deferred) - 1} more)" if len(deferred) > 1 else ""
+        super().__init__(f"{len(deferred)} file(s) left for the next run{more}: {first}")
+
+
+def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> tuple[list[FileRecord], list[FileDeferred]]:
     """Process the planned files, ``parallel_files`` at a time (results in plan order).
 
     A CSV file is read as one Spark partition, so several files in flight keep
-    every core busy; each file still has its own outcome.
+    every core busy; each file still has its own outcome. Returns the recorded
+    outcomes and the files left claimable for the next run.
     """
     tasks = plan_files(ctx.storage, ctx.ledger, ctx.dataset, sources)
     total = len(tasks)
 
-    def one(numbered: tuple[int, FileTask]) -> FileRecord | None:
+    def one(numbered: tuple[int, FileTask]) -> FileRecord | FileDeferred | None:
         n, task = numbered
         if ctx.progress:
             print(f"[{n}/{total}] {task.source.key} ({task.reason})", file=sys.stderr, flush=True)
@@ -129,14 +160,21 @@ def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> list[FileRe
             # Another live run is processing this file: it is that run's to record.
             log.warning("skipped: %s", exc)
             return None
+        except FileDeferred as deferred:
+            return deferred
+        except EtlError as exc:  # the claim or the failure could not be recorded: the file stays as it was
+            log.warning("file left for the next run: %s", exc)
+            stand_in = FileRecord(ctx.dataset, task.source.key, task.checksum, task.source.size, "claimed", ctx.run_id)
+            return FileDeferred(stand_in, exc)
 
     workers = max(1, min(ctx.parallel_files or _default_parallelism(ctx), total))
     if workers <= 1:
-        results = [one(item) for item in enumerate(tasks, 1)]
+        outcomes = [one(item) for item in enumerate(tasks, 1)]
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-file") as pool:
-            results = list(pool.map(one, enumerate(tasks, 1)))
-    return [r for r in results if r is not None]
+            outcomes = list(pool.map(one, enumerate(tasks, 1)))
+    records = [o for o in outcomes if isinstance(o, FileRecord)]
+    return records, [o for o in outcomes if isinstance(o, FileDeferred)]
 
 
 def _default_parallelism(ctx: RunContext) -> int:
@@ -145,14 +183,20 @@ def _default_parallelism(ctx: RunContext) -> int:
 
 
 def _processed_to_analytics(ctx: RunContext) -> int:
+    """Publish the processed files' rows to analytics-ready, then (re)register the table.
+
+    The table is registered on every run, so a catalog that failed once is caught up by the next run.
+    """
     pending = ctx.ledger.files(dataset=ctx.dataset, status="processed")
-    if not pending:
-        return 0
-    if ctx.progress:
-        print(f"analytics-ready: {len(pending)} new or changed file(s)", file=sys.stderr, flush=True)
-    written = publish_analytics(ctx, pending)
-    for record in pending:
-        ctx.ledger.save_file(record.evolve(status="published", dirty_partitions=(), run_id=record.run_id))
-    if ctx.catalog is not None:
+    written = 0
+    if pending or earlier_intent(ctx):
+        if ctx.progress:
+            print(f"analytics-ready: {len(pending)} new or changed file(s)", file=sys.stderr, flush=True)
+        with spark_errors(f"analytics-ready/{ctx.dataset}"):
+            written = publish_analytics(ctx, pending)
+        for record in pending:
+            ctx.ledger.save_file(record.evolve(status="published", dirty_partitions=(), run_id=record.run_id))
+        ctx.storage.delete([intent_key(ctx)])
+    if ctx.catalog is not None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
         ctx.catalog.register(ctx.spec, ctx.analytics_prefix())
     return written

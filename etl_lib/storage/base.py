@@ -1,8 +1,10 @@
-"""The lake's storage interface: list, read a few bytes, move, delete.
+"""The lake's storage interface: list, read a few bytes, copy, move, delete.
 
 Spark reads and writes the data itself; this interface does the small metadata
 work around it (finding raw files, checksums, publishing staged files). Local:
-a folder (``LocalStorage``); AWS: S3 through boto3.
+a folder (``LocalStorage``, which can be told to fail); AWS: S3 through boto3.
+Both translate their backend's errors into ``StorageUnavailable`` (transient)
+or ``StorageError`` (terminal) at this boundary.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def list(self, prefix: str) -> list[ObjectInfo]:
-        """Every object below ``prefix`` (recursive), sorted by key."""
+        """Every object below ``prefix`` (recursive), sorted by key; hidden names (``_x``, ``.x``) included."""
 
     @abc.abstractmethod
     def open(self, key: str) -> BinaryIO:
@@ -43,6 +45,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def checksum(self, key: str) -> str:
         """A content checksum: equal content gives an equal checksum."""
+
+    @abc.abstractmethod
+    def copy(self, src: str, dst: str) -> None:
+        """Copy one object within the lake; ``dst`` is replaced if present."""
 
     @abc.abstractmethod
     def move(self, src: str, dst: str) -> None:
@@ -63,3 +69,18 @@ class Storage(abc.ABC):
     def exists(self, prefix: str) -> bool:
         """True when at least one object lies below ``prefix``."""
         return bool(self.list(prefix))
+
+
+def unusable_key_reason(key: str) -> str | None:
+    """Why ``key`` cannot be used as a lake key (``..`` or ``.`` segments, empty segments,
+    a leading ``/``, control characters), or None when it can."""
+    if key.startswith("/"):
+        return "the key starts with '/'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return "the key contains a control character"
+    parts = key.split("/")
+    if any(p in (".", "..") for p in parts):
+        return "the key has a '.' or '..' segment"
+    if any(p == "" for p in parts[:-1]):
+        return "the key has an empty segment ('//')"
+    return None

@@ -1,87 +1,123 @@
-"""A lake in a local folder."""
+"""A lake in a local folder: the local twin of ``S3Storage``, with failure switches."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from etl_lib.errors import StorageError
-from etl_lib.storage.base import ObjectInfo, Storage
+from etl_lib.errors import StorageError, StorageUnavailable
+from etl_lib.faults import Faults
+from etl_lib.storage.base import ObjectInfo, Storage, unusable_key_reason
 
-_IGNORED_PARTS = (".", "_")
+# OS errors a later attempt may not meet (a busy or flaky disk, a network filesystem).
+_TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.EIO, errno.ETIMEDOUT, errno.ESTALE}
 
 
 class LocalStorage(Storage):
-    """A lake rooted at a local directory."""
+    """A lake rooted at a local directory.
 
-    def __init__(self, root: str) -> None:
+    ``faults`` (``etl_lib.faults``) makes chosen operations fail, to test the
+    pipeline's error paths; ``OSError`` is translated at this boundary.
+    """
+
+    def __init__(self, root: str, faults: Faults | None = None) -> None:
         self.root = os.path.abspath(root)
+        self.faults = faults or Faults()
 
     def _path(self, key: str) -> str:
+        reason = unusable_key_reason(key) if key else None
         path = os.path.normpath(os.path.join(self.root, key))
-        if path != self.root and not path.startswith(self.root + os.sep):
-            raise StorageError(f"key {key!r} escapes the lake root {self.root}")
+        if reason or (path != self.root and not path.startswith(self.root + os.sep)):
+            raise StorageError(f"key {key!r} cannot be used in the lake {self.root}: {reason or 'it escapes the root'}")
         return path
+
+    @contextlib.contextmanager
+    def _op(self, operation: str, key: str) -> Iterator[None]:
+        self.faults.check(f"storage.{operation}", key, StorageUnavailable, StorageError)
+        try:
+            yield
+        except OSError as exc:
+            cls = StorageUnavailable if exc.errno in _TRANSIENT_ERRNOS else StorageError
+            raise cls(f"cannot {operation} {self._path(key)}: {exc.strerror or exc}") from None
 
     def uri(self, key: str) -> str:
         """The absolute local path of ``key``."""
         return self._path(key)
 
     def list(self, prefix: str) -> list[ObjectInfo]:
-        """Every file below ``prefix``; hidden (``.``) and Spark marker files skipped."""
+        """Every file below ``prefix``, hidden names included (Spark's ``.crc`` checksums left out)."""
         base = self._path(prefix)
-        if os.path.isfile(base):
-            stat = os.stat(base)
-            return [ObjectInfo(prefix, stat.st_size, stat.st_mtime)]
         found = []
-        for folder, dirs, names in os.walk(base):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in names:
-                if name.startswith(_IGNORED_PARTS) or name.endswith(".crc"):
-                    continue
-                path = os.path.join(folder, name)
-                stat = os.stat(path)
-                key = os.path.relpath(path, self.root).replace(os.sep, "/")
-                found.append(ObjectInfo(key, stat.st_size, stat.st_mtime))
+        with self._op("list", prefix):
+            if os.path.isfile(base):
+                stat = os.stat(base)
+                return [ObjectInfo(prefix, stat.st_size, stat.st_mtime)]
+            for folder, _dirs, names in os.walk(base):
+                for name in names:
+                    if name.endswith(".crc") and name.startswith("."):
+                        continue
+                    path = os.path.join(folder, name)
+                    stat = os.stat(path)
+                    key = os.path.relpath(path, self.root).replace(os.sep, "/")
+                    found.append(ObjectInfo(key, stat.st_size, stat.st_mtime))
         return sorted(found, key=lambda o: o.key)
 
     def open(self, key: str) -> BinaryIO:
         """Open a file for reading."""
-        return open(self._path(key), "rb")
+        with self._op("open", key):
+            return open(self._path(key), "rb")
 
     def checksum(self, key: str) -> str:
         """sha256 of the file's bytes, streamed."""
         digest = hashlib.sha256()
-        with self.open(key) as handle:
+        with self._op("checksum", key), open(self._path(key), "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         return "sha256:" + digest.hexdigest()
 
+    def copy(self, src: str, dst: str) -> None:
+        """A hard link when the filesystem allows it (no bytes copied), else a copy."""
+        target = self._path(dst)
+        with self._op("copy", dst):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(target)
+            try:
+                os.link(self._path(src), target)
+            except OSError:
+                shutil.copyfile(self._path(src), target)
+
     def move(self, src: str, dst: str) -> None:
         """Rename within the lake (atomic on one filesystem)."""
         target = self._path(dst)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.replace(self._path(src), target)
+        with self._op("move", dst):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(self._path(src), target)
 
     def delete(self, keys: Iterable[str]) -> None:
         """Remove files; missing ones are ignored."""
         for key in keys:
-            with contextlib.suppress(FileNotFoundError):
+            with self._op("delete", key), contextlib.suppress(FileNotFoundError):
                 os.remove(self._path(key))
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove a folder tree."""
-        shutil.rmtree(self._path(prefix), ignore_errors=True)
+        path = self._path(prefix)
+        with self._op("delete_prefix", prefix):
+            if os.path.isdir(path):
+                shutil.rmtree(path)
 
     def write_text(self, key: str, text: str) -> None:
         """Write a text file atomically (temp file + rename)."""
         path = self._path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        with self._op("write_text", key):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from etl_lib.errors import ClaimConflict, LedgerError
+from etl_lib.errors import ClaimConflict, LedgerUnavailable
 from etl_lib.ledger.base import FileRecord, RunRecord
 from etl_lib.ledger.sqlite import SqliteLedger
 
@@ -96,5 +96,5 @@ def test_runs_newest_first(tmp_path: Path) -> None:
 
 def test_failure_switch(tmp_path: Path) -> None:
     ledger = SqliteLedger(str(tmp_path / "l.sqlite"), fail_on={"save_run"})
-    with pytest.raises(LedgerError, match="injected failure in save_run"):
+    with pytest.raises(LedgerUnavailable, match=r"ledger\.save_run .*injected transient fault"):
         ledger.save_run(RunRecord(run_id="r1", dataset="d", stage="all"))

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
+from etl_lib.errors import ConfigError
 from etl_lib.quality import CheckResult, ExpectationError, failed_checks, run_expectations
 from etl_lib.quality import expectations as quality
+from etl_lib.quality.expectations import check_available
 from etl_lib.spec.model import EXPECTATION_TYPES, ExpectationSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -262,8 +264,10 @@ def test_missing_great_expectations_says_how_to_install(spark: SparkSession, mon
     monkeypatch.setitem(sys.modules, "great_expectations.expectations", None)
     check = spec("expect_column_values_to_not_be_null", column="v")
 
-    with pytest.raises(ImportError, match=r"^great_expectations is not installed; .*etl_lib\[local\]"):
+    with pytest.raises(ConfigError, match=r"great_expectations is not installed: .*etl_lib\[local\].*make glue-bundle"):
         run_expectations(frame(spark, "v string", ["a"]), [check])
+    with pytest.raises(ConfigError, match=r"great_expectations is not installed"):
+        check_available()
 
 
 def test_cache_is_released_unless_the_caller_cached(spark: SparkSession) -> None:

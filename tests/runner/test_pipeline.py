@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from etl_lib.errors import LedgerError
+from etl_lib.faults import Fault, Faults
 from etl_lib.ledger.sqlite import SqliteLedger
-from etl_lib.runner.run import run_dataset
+from etl_lib.runner.run import FilesDeferred, run_dataset
 from tests.conftest import deliver, make_context
 
 SPEC = """
@@ -160,10 +160,11 @@ def test_one_unreadable_file_never_stops_the_others(spark, lake: Path) -> None:
 def test_a_run_killed_half_way_is_finished_by_the_next(spark, lake: Path, tmp_path: Path) -> None:
     deliver(lake, "tx", "jan.csv", JAN)
     ledger_path = str(lake / "_meta" / "ledger.sqlite")
-    # Die after the files were published but before the outcome was recorded.
-    crashing = SqliteLedger(ledger_path, fail_on={"save_file"})
-    with pytest.raises(LedgerError):
-        run(spark, lake, ledger=_FailAfterIntent(crashing))
+    # Fail after the files were published but before the outcome was recorded.
+    crashing = SqliteLedger(ledger_path, faults=Faults(Fault("ledger.save_file", match="processed ")))
+    with pytest.raises(FilesDeferred, match=r"1 file\(s\) left for the next run: .*ledger.save_file processed"):
+        run(spark, lake, ledger=crashing)
+    assert crashing.get_file("tx", "raw/tx/jan.csv").status == "claimed"
     second = run(spark, lake)
     assert second.status == "succeeded"
     clean = tmp_path / "clean"
@@ -176,21 +177,6 @@ def test_a_run_killed_half_way_is_finished_by_the_next(spark, lake: Path, tmp_pa
     assert names(lake) == names(clean)
     assert set(analytics(spark, lake)) == {"A", "B", "C"}
     assert spark.read.json(str(lake / "processed" / "tx")).count() == 3
-
-
-class _FailAfterIntent(SqliteLedger):
-    """A ledger that records the intent, then dies on the final save (like a killed run)."""
-
-    def __init__(self, inner: SqliteLedger) -> None:
-        self.__dict__.update(inner.__dict__)
-        self.fail_on = set()
-        self.saves = 0
-
-    def save_file(self, record):  # type: ignore[no-untyped-def]
-        self.saves += 1
-        if record.status == "processed":
-            raise LedgerError("simulated crash")
-        super().save_file(record)
 
 
 def test_a_file_claimed_by_another_live_run_is_skipped_not_failed(spark, lake: Path) -> None:
