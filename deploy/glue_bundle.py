@@ -10,7 +10,9 @@ pydantic-core, PyYAML, great-expectations and what it needs beyond Glue's module
 wheels for Glue's platform: CPython 3.11 on manylinux x86_64. Dependencies are resolved
 with Glue 5.1's module list (``requirements/glue-5.1-base-requirements.txt``) as pip
 constraints, and Glue's own modules are left out, so installing the bundle changes none
-of their versions.
+of their versions. Every other dependency is pinned to the version installed in the
+environment that builds the bundle (the project's ``.venv``, where the tests ran), so
+Glue runs what was tested.
 
     python deploy/glue_bundle.py --out dist/glue                # what `make glue-bundle` runs
     python deploy/glue_bundle.py --download-only --wheelhouse W # fill W for offline builds
@@ -32,8 +34,11 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 REPO = Path(__file__).resolve().parent.parent
 GLUE_MODULES = REPO / "requirements" / "glue-5.1-base-requirements.txt"
 JOB_SCRIPTS = ("raw_to_processed.py", "processed_to_analytics.py")
-# Glue 5.1 runs CPython 3.11 on Amazon Linux 2023 (glibc 2.34); pip also accepts older manylinux tags.
-PLATFORM = ["--platform", "manylinux_2_34_x86_64", "--python-version", "3.11", "--implementation", "cp"]
+# Glue 5.1 runs CPython 3.11 on Amazon Linux 2023 (glibc 2.34): any manylinux x86_64 wheel up to glibc 2.34.
+MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(34, 16, -1)]
+MANYLINUX += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+PLATFORM = [arg for tag in MANYLINUX for arg in ("--platform", tag)]
+PLATFORM += ["--python-version", "3.11", "--implementation", "cp"]
 PLATFORM += ["--abi", "cp311", "--abi", "abi3", "--abi", "none", "--only-binary=:all:"]
 ALLOWED_PLATFORM_TAGS = ("any", "x86_64")
 
@@ -64,15 +69,31 @@ def project_wheel(out: Path) -> Path:
     return wheel
 
 
+def tested_versions(path: Path) -> Path:
+    """A constraints file pinning every distribution installed here (but etl_lib) to its version."""
+    from importlib.metadata import distributions
+
+    glue = glue_modules()
+    pins = set()
+    for dist in distributions():
+        name = canonicalize_name(dist.metadata["Name"] or "")
+        if name and name != "etl-lib" and name not in glue:
+            pins.add(f"{name}=={dist.version}")
+    path.write_text("\n".join(sorted(pins)) + "\n", encoding="utf-8")
+    return path
+
+
 def download(requirements: list[str], dest: Path, wheelhouse: Path | None, offline: bool) -> None:
-    """``pip download`` wheels for Glue's platform, Glue's modules pinned as constraints."""
+    """``pip download`` wheels for Glue's platform: Glue's modules and the tested versions as constraints."""
     command = [sys.executable, "-m", "pip", "download", "-q", "--dest", str(dest), *PLATFORM]
-    command += ["--constraint", str(GLUE_MODULES)]
-    if wheelhouse is not None:
-        command += ["--find-links", str(wheelhouse)]
-    if offline:
-        command.append("--no-index")
-    _run([*command, *requirements])
+    with tempfile.TemporaryDirectory(prefix="glue-bundle-") as tmp:
+        tested = tested_versions(Path(tmp) / "tested.txt")
+        command += ["--constraint", str(GLUE_MODULES), "--constraint", str(tested)]
+        if wheelhouse is not None:
+            command += ["--find-links", str(wheelhouse)]
+        if offline:
+            command.append("--no-index")
+        _run([*command, *requirements])
 
 
 def bundle_wheels(wheels: Path) -> dict[str, Path]:

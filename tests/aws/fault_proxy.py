@@ -164,10 +164,12 @@ class FaultProxy:
                     response = upstream.getresponse()
                     data = response.read()
                     self.send_response(response.status, response.reason)
+                    head = self.command == "HEAD"  # its Content-Length is the object's, with no body
                     for key, value in response.getheaders():
-                        if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                        if key.lower() not in _HOP_BY_HOP and (head or key.lower() != "content-length"):
                             self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(data)))
+                    if not head:
+                        self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(data)
