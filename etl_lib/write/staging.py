@@ -18,8 +18,12 @@ from etl_lib.storage.base import Storage
 
 
 def file_id(source_key: str) -> str:
-    """A stable, readable id of a source file: its name plus a short hash of its key."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", posixpath.basename(source_key))
+    """A stable, readable id of a source file: its name plus a short hash of its key.
+
+    It never starts with ``_`` or ``.``: Spark skips such files when it reads a folder,
+    so an output named that way would be lost to every later read.
+    """
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", posixpath.basename(source_key)).lstrip("_.") or "file"
     return f"{stem}-{hashlib.sha1(source_key.encode()).hexdigest()[:10]}"
 
 

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
 from etl_lib.cli.main import main
 from etl_lib.runner.build import build_context
 from etl_lib.runner.run import run_dataset
 from etl_lib.storage.local import LocalStorage
+from etl_lib.spec.load import parse_spec
 from etl_lib.storage.s3 import S3Storage
 from tests.aws.test_dynamodb_ledger import create_table
 from tests.lake import lake_files, lake_rows
+from tests.runner.test_delivered_names import NAMES, SPEC, assert_each_read_as_itself, body
 
 BUCKET = "acme-c1-dev-datalake"
 DELIVERIES = [
@@ -77,3 +80,26 @@ def test_pipeline_on_s3_equals_the_same_on_a_folder(spark, aws: str, repo: Path,
     assert (code, summary["files"], summary["rows_in"], summary["rows_analytics"]) == (0, 0, 0, 0)
     after = {o.key: o.modified for o in s3.list("") if not o.key.startswith("_meta/reports/")}
     assert after == {k: v for k, v in before.items() if not k.startswith("_meta/reports/")}
+
+
+def test_every_delivered_object_is_read_as_delivered_on_s3(spark, aws: str, tmp_path: Path) -> None:
+    bucket = make_bucket()
+    for n, name in enumerate(NAMES):
+        put(bucket, f"raw/tx/{name}", body(n))
+    # Keys S3 takes but a lake cannot use: they fail alone, with the reason.
+    unusable = {"raw/tx/../escape.csv": "'..' segment", "raw/tx//double.csv": "empty segment"}
+    for key in unusable:
+        put(bucket, key, body(0))
+    ctx = build_context(spark, parse_spec(yaml.safe_load(SPEC), "tx.yaml"), f"s3://{bucket}", str(tmp_path / "l.db"))
+    summary = run_dataset(ctx)
+    assert (summary.status, summary.exit_code) == ("partial", 3)
+    failed = {f.source_key: f.error for f in summary.report.files if f.status == "failed"}
+    assert set(failed) == set(unusable)
+    for key, reason in unusable.items():
+        assert reason in (failed[key] or "") and key in (failed[key] or "")
+    assert_each_read_as_itself(spark, summary, ctx.storage)
+    # raw/ is untouched: exactly the delivered objects are there.
+    listed = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="raw/")["Contents"]}
+    assert listed == {f"raw/tx/{n}" for n in NAMES} | set(unusable)
+    # The failures are recorded once: the next run plans nothing.
+    assert run_dataset(build_context(spark, ctx.spec, f"s3://{bucket}", str(tmp_path / "l.db"))).report.run.files == 0
