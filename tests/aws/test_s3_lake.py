@@ -13,8 +13,8 @@ import yaml
 from etl_lib.cli.main import main
 from etl_lib.runner.build import build_context
 from etl_lib.runner.run import run_dataset
-from etl_lib.storage.local import LocalStorage
 from etl_lib.spec.load import parse_spec
+from etl_lib.storage.local import LocalStorage
 from etl_lib.storage.s3 import S3Storage
 from tests.aws.test_dynamodb_ledger import create_table
 from tests.lake import lake_files, lake_rows

@@ -70,5 +70,7 @@ def test_every_name_is_read_as_exactly_that_file(spark, lake: Path) -> None:
     assert sorted(str(p.relative_to(lake / "raw" / "tx")) for p in (lake / "raw" / "tx").rglob("*") if p.is_file()) == (
         sorted(NAMES)
     )
-    assert not (lake / "_meta" / "staging" / "tx").exists() or not any((lake / "_meta" / "staging" / "tx").rglob("*.csv*"))
+    assert not (lake / "_meta" / "staging" / "tx").exists() or not any(
+        (lake / "_meta" / "staging" / "tx").rglob("*.csv*")
+    )
     assert run_dataset(make_context(spark, SPEC, lake)).report.run.files == 0
