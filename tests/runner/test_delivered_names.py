@@ -52,7 +52,7 @@ def ids_by_source(spark: SparkSession, storage: Storage, dataset: str = "tx") ->
 
 def assert_each_read_as_itself(spark: SparkSession, summary: RunSummary, storage: Storage) -> None:
     by_source = {f.source_key: f for f in summary.report.files}
-    for n, name in enumerate(NAMES):
+    for name in NAMES:
         record = by_source[f"raw/tx/{name}"]
         assert (record.status, record.rows_in, record.rows_valid) == ("processed", 2, 2), (name, record.error)
     expected = {f"raw/tx/{name}": {f"f{n}-a", f"f{n}-b"} for n, name in enumerate(NAMES)}
