@@ -71,7 +71,15 @@ def s3a_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     bounds S3A's retries as it bounds botocore's.
     """
     env = os.environ if environ is None else environ
-    settings = {"fs.s3.impl": S3A, "fs.s3a.impl": S3A}
+    settings = {
+        "fs.s3.impl": S3A,
+        "fs.s3a.impl": S3A,
+        # Staged output is private to the run and reconciled row for row before it is
+        # published, so one rename per task (not two) is safe, and half the S3 copies.
+        "mapreduce.fileoutputcommitter.algorithm.version": "2",
+        # Folder markers are never read by the pipeline; not deleting them saves requests.
+        "fs.s3a.directory.marker.retention": "keep",
+    }
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if endpoint:
         settings["fs.s3a.endpoint"] = endpoint
