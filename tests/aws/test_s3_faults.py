@@ -91,7 +91,7 @@ def test_an_aws_fault_then_a_rerun_ends_as_a_clean_run(
     assert run_on_s3(spark, bucket, table).status == "succeeded"
     deliver_s3(bucket, SECOND)
     rule = fault_proxy.add(STEPS[step])
-    with pytest.raises(TransientError, match="left for the next run|cannot|did not answer"):
+    with pytest.raises(TransientError, match=r"left for the next run|cannot|did not answer"):
         run_on_s3(spark, bucket, table)
     assert rule.fired >= 1, f"the fault at {step!r} never fired"
     fault_proxy.clear()
@@ -113,7 +113,7 @@ def test_a_fault_that_passes_is_retried_with_backoff(spark, aws: str, fault_prox
     assert fault_proxy.count(lambda r: r.failed) == 2
 
 
-def test_a_refusal_is_terminal_and_names_the_resource(spark, aws: str, fault_proxy: FaultProxy, tmp_path) -> None:
+def test_a_refusal_is_terminal_and_names_the_resource(spark, aws: str, fault_proxy: FaultProxy) -> None:
     bucket, table = make_bucket(), create_table("ledger")
     deliver_s3(bucket, {"jan.csv": JAN})
     fault_proxy.add(Rule(action="denied", method="GET", path=r"/raw/tx/jan\.csv"))
