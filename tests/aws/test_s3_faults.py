@@ -6,7 +6,6 @@ rerun then ends exactly where a clean run ends. A fault that passes is retried w
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import yaml
@@ -120,7 +119,4 @@ def test_a_refusal_is_terminal_and_names_the_resource(spark, aws: str, fault_pro
     summary = run_on_s3(spark, bucket, table)
     [record] = summary.report.files
     assert (summary.status, record.status) == ("partial", "failed")
-    assert (
-        record.error is not None and f"s3://{bucket}/raw/tx/jan.csv" in record.error and "AccessDenied" in record.error
-    )
-    shutil.rmtree(tmp_path, ignore_errors=True)
+    assert f"s3://{bucket}/raw/tx/jan.csv" in (record.error or "") and "AccessDenied" in (record.error or "")
