@@ -36,7 +36,7 @@ _ENGINE_GONE = re.compile(
 )
 _STORAGE_TRANSIENT = re.compile(
     r"AWSServiceThrottledException|AWSStatus500Exception|SlowDown|Status Code: 50[0-9]|"
-    r"ServiceUnavailable|InternalError|RequestTimeout|SocketTimeoutException|ConnectTimeoutException|"
+    r"\bServiceUnavailable\b|\bInternalError\b|\bRequestTimeout\b|SocketTimeoutException|ConnectTimeoutException|"
     r"NoHttpResponseException|Connection reset|Unable to execute HTTP request|ConnectionPoolTimeoutException|"
     r"AWSClientIOException|SdkClientException|Broken pipe|Premature end of Content-Length|Connection refused"
 )
@@ -52,7 +52,7 @@ def translate_spark_error(exc: BaseException, source: str) -> EtlError:
         return exc
     from py4j.protocol import Py4JError, Py4JJavaError
 
-    text = str(exc)
+    text = _messages(str(exc))
     if isinstance(exc, ConnectionError) or (isinstance(exc, Py4JError) and not isinstance(exc, Py4JJavaError)):
         return EngineError(
             f"{source}: the Spark JVM is gone ({one_line(exc)}); it most likely ran out of memory: {MEMORY_HINT}"
@@ -68,6 +68,11 @@ def translate_spark_error(exc: BaseException, source: str) -> EtlError:
     if _STORAGE_REFUSED.search(text):
         return StorageError(f"{source}: the lake refused Spark ({one_line(exc)})")
     return SourceFileError(source, one_line(exc))
+
+
+def _messages(text: str) -> str:
+    """The message lines of a Java error, without its stack frames (whose method names mislead)."""
+    return "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith(("at ", "... ")))
 
 
 @contextmanager

@@ -11,7 +11,10 @@ def one_line(exc: BaseException) -> str:
     """The most telling line of an exception: the innermost Java cause when there is one."""
     text = str(exc)
     causes = re.findall(r"Caused by: ([^\n]+)", text)
-    line = causes[-1] if causes else next((ln for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    # Py4J: "An error occurred while calling o42.json.\n: java.lang.SomeError: what happened"
+    raised = re.findall(r"^: ([^\n]+)", text, flags=re.MULTILINE)
+    first = next((ln for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    line = causes[-1] if causes else raised[0] if raised else first
     line = line.strip()
     if "Job aborted due to stage failure" in line and ": " in line:
         line = line.rsplit(": ", 1)[-1]

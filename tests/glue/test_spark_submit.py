@@ -12,8 +12,13 @@ from pathlib import Path
 SUBMIT = Path(sys.executable).parent / "spark-submit"
 
 
-def submit(repo: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{SUBMIT.parent}{os.pathsep}{os.environ['PATH']}", "PYSPARK_PYTHON": sys.executable}
+def submit(repo: Path, script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{SUBMIT.parent}{os.pathsep}{os.environ['PATH']}",
+        "PYSPARK_PYTHON": sys.executable,
+        **(env or {}),
+    }
     env.pop("PYSPARK_SUBMIT_ARGS", None)
     command = [
         str(SUBMIT),
@@ -55,3 +60,12 @@ def test_missing_job_argument_is_one_line(repo: Path) -> None:
     assert result.returncode == 2
     # spark-submit passes the Python process's stderr through its stdout.
     assert "etl_lib job: missing job argument(s): --dataset_spec, --lake" in result.stdout + result.stderr
+
+
+def test_on_glue_a_glue_context_that_cannot_be_built_is_an_error(repo: Path, tmp_path: Path) -> None:
+    spec = str(repo / "sample_csv" / "specs" / "accounts.yaml")
+    args = ("--JOB_NAME", "j", "--dataset_spec", spec, "--lake", str(tmp_path / "lake"))
+    result = submit(repo, "raw_to_processed.py", *args, env={"GLUE_VERSION": "5.1"})
+    assert result.returncode != 0
+    assert "running on Glue (GLUE_VERSION=5.1) but the GlueContext could not be built" in result.stdout + result.stderr
+    assert not (tmp_path / "lake").exists(), "nothing ran on a plain local session instead"
