@@ -120,3 +120,23 @@ def test_a_refusal_is_terminal_and_names_the_resource(spark, aws: str, fault_pro
     [record] = summary.report.files
     assert (summary.status, record.status) == ("partial", "failed")
     assert f"s3://{bucket}/raw/tx/jan.csv" in (record.error or "") and "AccessDenied" in (record.error or "")
+
+
+def test_no_such_table_or_bucket_fails_the_run_in_one_line(spark, aws: str, capsys, tmp_path) -> None:
+    from etl_lib.cli.main import main
+
+    bucket = make_bucket()
+    deliver_s3(bucket, {"jan.csv": JAN})
+    spec = tmp_path / "tx.yaml"
+    spec.write_text(SPEC)
+    args = ["run", "--spec", str(spec), "--customer", "c1"]
+    capsys.readouterr()
+    assert main([*args, "--lake", f"s3://{bucket}", "--ledger", "dynamodb://no-such-table"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("etl-lib: dynamodb ledger no-such-table: ")
+    assert "ResourceNotFoundException" in err[0]
+
+    table = create_table("ledger")
+    assert main([*args, "--lake", "s3://no-such-bucket-here", "--ledger", f"dynamodb://{table}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]] and "cannot list s3://no-such-bucket-here/raw/tx/: NoSuchBucket" in err[0]

@@ -1,5 +1,5 @@
 """The offline Glue bundle, installed with --no-index on top of a stand-in for Glue 5.1's environment,
-runs both job scripts on a spec with expectations against an S3 lake in moto.
+runs both job scripts (under spark-submit) on a spec with expectations against an S3 lake in moto.
 
 The stand-in is a fresh venv holding exactly Glue 5.1's module list
 (``requirements/glue-5.1-base-requirements.txt``), with Spark 3.5.6, py4j and awsglue on
@@ -132,14 +132,17 @@ def test_bundle_installs_offline_on_glue_and_runs_both_jobs(
     args = ["--JOB_NAME", "etl", "--dataset_spec", f"s3://{bucket}/specs/transactions.yaml", "--lake", f"s3://{bucket}"]
     args += ["--ledger", f"dynamodb://{table}", "--customer_id", "c1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "PYTHON", "SPARK_HOME", "VIRTUAL_ENV"))}
-    env |= {"PYSPARK_PYTHON": str(glue_env), "ETL_LIB_MASTER": "local[2]", "ETL_LIB_SHUFFLE_PARTITIONS": "2"}
+    env |= {"PYSPARK_PYTHON": str(glue_env), "PYSPARK_DRIVER_PYTHON": str(glue_env)}
+    # Glue's Spark stand-in runs the scripts, as spark-submit runs them on a laptop.
+    submit = [glue_env.parents[2] / "provided" / "pyspark" / "bin" / "spark-submit", "--master", "local[2]"]
+    submit += ["--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2"]
 
-    first = run(glue_env, bundle / "raw_to_processed.py", *args, cwd=tmp_path, env=env)
+    first = run(*submit, bundle / "raw_to_processed.py", *args, cwd=tmp_path, env=env)
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert (summary["status"], summary["files"], summary["rows_in"]) == ("succeeded", 2, 1009), summary
     # Great Expectations ran inside the Glue stand-in: the warning expectation reported on each file.
     assert all(any("expect_column_values_to_be_between" in w for w in f["warnings"]) for f in summary["file_results"])
-    second = run(glue_env, bundle / "processed_to_analytics.py", *args, cwd=tmp_path, env=env)
+    second = run(*submit, bundle / "processed_to_analytics.py", *args, cwd=tmp_path, env=env)
     written = json.loads(second.stdout.strip().splitlines()[-1])["rows_analytics"]
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="analytics-ready/")["Contents"]]
     assert keys and all(k.endswith(".snappy.parquet") for k in keys)

@@ -79,6 +79,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="ignore")
+    except OSError:  # gone since it was listed
+        return ""
+
+
 def _etl_lib(lake: Path, spec: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "ETL_LIB_MASTER": "local[2]", "ETL_LIB_SHUFFLE_PARTITIONS": "2"}
     env.pop("PYSPARK_SUBMIT_ARGS", None)
@@ -103,7 +110,7 @@ def test_a_jvm_that_dies_mid_file_fails_the_run_and_the_next_run_redoes_the_file
         assert first.poll() is None, first.communicate()
         assert time.monotonic() < deadline, "the run never started writing"
         time.sleep(0.05)
-    java = [pid for pid in _children(first.pid) if "java" in Path(f"/proc/{pid}/cmdline").read_text(errors="ignore")]
+    java = [pid for pid in _children(first.pid) if "java" in _cmdline(pid)]
     assert java
     for pid in java:
         os.kill(pid, signal.SIGKILL)  # what the kernel's OOM killer does to a JVM
