@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from etl_lib.errors import EtlError
 
@@ -45,22 +46,21 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+def _response(exc: BaseException) -> dict[str, Any]:
+    response = getattr(exc, "response", None)
+    return response if isinstance(response, dict) else {}
+
+
 def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a botocore ``ClientError`` (``SlowDown``, ``AccessDenied``...)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
+    code = _response(exc).get("Error", {}).get("Code")
+    return str(code) if code else None
 
 
 def http_status(exc: BaseException) -> int | None:
     """The HTTP status of a botocore ``ClientError``."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return int(status) if status else None
-    return None
+    status = _response(exc).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status else None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -88,7 +88,7 @@ def describe(exc: BaseException) -> str:
     """One line: ``SlowDown (HTTP 503): Please reduce your request rate.``"""
     code, status = error_code(exc), http_status(exc)
     if code is not None:
-        message = getattr(exc, "response", {}).get("Error", {}).get("Message") or ""
+        message = _response(exc).get("Error", {}).get("Message") or ""
         where = f" (HTTP {status})" if status else ""
         return f"{code}{where}" + (f": {message}" if message else "")
     text = str(exc).strip().splitlines()
