@@ -45,10 +45,10 @@ glue-bundle: $(STAMP)
 
 jars: $(S3A_JARS)
 
-$(S3A_JARS): | $(STAMP)
+$(S3A_JARS) &: | $(STAMP)
 	@command -v mvn >/dev/null 2>&1 || { echo "mvn is missing (Maven fetches Spark's S3A connector from Maven Central): apt-get install maven, or brew install maven"; exit 1; }
-	mvn -q -B dependency:copy -Dartifact=org.apache.hadoop:hadoop-aws:$(HADOOP_AWS):jar -DoutputDirectory=$(SPARK_JARS)
-	mvn -q -B dependency:copy -Dartifact=com.amazonaws:aws-java-sdk-bundle:$(AWS_SDK_BUNDLE):jar -DoutputDirectory=$(SPARK_JARS)
+	mvn -q -B -Dstyle.color=never dependency:copy -Dartifact=org.apache.hadoop:hadoop-aws:$(HADOOP_AWS):jar -DoutputDirectory=$(SPARK_JARS)
+	mvn -q -B -Dstyle.color=never dependency:copy -Dartifact=com.amazonaws:aws-java-sdk-bundle:$(AWS_SDK_BUNDLE):jar -DoutputDirectory=$(SPARK_JARS)
 
 $(WHEELS_STAMP): $(STAMP)
 	$(PY) deploy/glue_bundle.py --download-only --wheelhouse $(WHEELHOUSE)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
@@ -111,20 +112,22 @@ def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
     claimed = ctx.ledger.get_file(ctx.dataset, key) or claim
     if task.problem:
         return _fail(ctx, claimed, f"{key}: {task.problem}")
-    publishing: list[bool] = []
     try:
-        return _process(ctx, task, claimed, previous, publishing)
+        return _process(ctx, task, claimed, previous)
+    except FileDeferred as deferred:
+        log.warning("file left for the next run: %s", deferred)
+        raise
+    except TransientError as exc:
+        log.warning("file left for the next run: %s", exc)
+        raise FileDeferred(claimed, exc) from None
     except EtlError as exc:
-        if isinstance(exc, TransientError) or publishing:
-            log.warning("file left for the next run: %s", exc)
-            raise FileDeferred(claimed, exc) from None
         return _fail(ctx, claimed, str(exc) if isinstance(exc, SourceFileError) else f"{key}: {exc}")
     finally:
         _clean_staging(ctx, key)
 
 
 def _clean_staging(ctx: RunContext, key: str) -> None:
-    """Remove the file's staging folder; a failure here only leaves garbage a later run removes."""
+    """Remove the file's staging folder; a failure here leaves garbage that is never read as data."""
     try:
         ctx.storage.delete_prefix(ctx.staging_prefix(file_id(key)))
     except EtlError as exc:
@@ -138,27 +141,46 @@ def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
     return failed
 
 
-def _process(
-    ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None, publishing: list[bool]
-) -> FileRecord:
+def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None) -> FileRecord:
     key = task.source.key
     fid = file_id(key)
     stage_valid = ctx.staging_prefix(fid, "processed")
     stage_rejected = ctx.staging_prefix(fid, "rejected")
     stage_index = ctx.staging_prefix(fid, "key_index")
     with spark_errors(key):
-        rows_in, rows_valid, partitions, warnings = _stage(ctx, key, stage_valid, stage_rejected, stage_index)
+        staged = _stage(ctx, key, stage_valid, stage_rejected, stage_index)
         written_valid = _count_lines(ctx, stage_valid)
         written_rejected = _count_lines(ctx, stage_rejected)
-    if written_valid + written_rejected != rows_in or written_valid != rows_valid:
+    if written_valid + written_rejected != staged.rows_in or written_valid != staged.rows_valid:
         raise ReconciliationError(
             key,
-            f"cannot reconcile: read {rows_in} rows but wrote {written_valid} valid + "
+            f"cannot reconcile: read {staged.rows_in} rows but wrote {written_valid} valid + "
             f"{written_rejected} rejected; nothing was published",
         )
+    try:
+        return _publish(ctx, claimed, previous, staged)
+    except EtlError as exc:  # half-published: claimable, so the next run cleans up and republishes
+        raise FileDeferred(claimed, exc) from None
 
+
+@dataclass(frozen=True)
+class Staged:
+    """What a file's staging holds: its counts, the partitions of its valid rows, check warnings."""
+
+    rows_in: int
+    rows_valid: int
+    partitions: list[str]
+    warnings: list[str]
+
+
+def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, staged: Staged) -> FileRecord:
+    """Replace the file's earlier outputs with the staged ones and record the outcome."""
+    fid = file_id(claimed.source_key)
+    stage_valid = ctx.staging_prefix(fid, "processed")
+    stage_rejected = ctx.staging_prefix(fid, "rejected")
+    stage_index = ctx.staging_prefix(fid, "key_index")
+    partitions = staged.partitions
     # Intent first: if we die while replacing files, a rerun knows where to clean.
-    publishing.append(True)
     old_partitions = set(claimed.partitions) | set(claimed.dirty_partitions)
     dirty = tuple(sorted(old_partitions | set(partitions)))
     ctx.ledger.save_file(claimed.evolve(dirty_partitions=dirty))
@@ -174,23 +196,21 @@ def _process(
     publish(ctx.storage, staged_files(ctx.storage, stage_index, ".parquet"), ctx.key_index_prefix(), fid, ".parquet")
     done = claimed.evolve(
         status="processed",
-        rows_in=rows_in,
-        rows_valid=rows_valid,
-        rows_rejected=rows_in - rows_valid,
+        rows_in=staged.rows_in,
+        rows_valid=staged.rows_valid,
+        rows_rejected=staged.rows_in - staged.rows_valid,
         outputs=tuple(outputs),
         partitions=tuple(partitions),
         dirty_partitions=dirty,
         replaces_previous=bool(previous and previous.outputs) or claimed.replaces_previous,
         error=None,
-        warnings=tuple(warnings),
+        warnings=tuple(staged.warnings),
     )
     ctx.ledger.save_file(done)
     return done
 
 
-def _stage(
-    ctx: RunContext, key: str, stage_valid: str, stage_rejected: str, stage_index: str
-) -> tuple[int, int, list[str], list[str]]:
+def _stage(ctx: RunContext, key: str, stage_valid: str, stage_rejected: str, stage_index: str) -> Staged:
     """Read the file once (cached), check it, write valid and rejected rows (and its keys) to staging."""
     rows = validated_rows(ctx, key, datetime.now(UTC)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -221,7 +241,7 @@ def _stage(
     finally:
         with suppress(Exception):  # a JVM that died cannot unpersist; the original error matters
             rows.unpersist()
-    return rows_in, rows_valid, partitions, warnings
+    return Staged(rows_in, rows_valid, partitions, warnings)
 
 
 def _count_lines(ctx: RunContext, staging: str) -> int:

@@ -104,12 +104,15 @@ def test_an_aws_fault_then_a_rerun_ends_as_a_clean_run(
 def test_a_fault_that_passes_is_retried_with_backoff(spark, aws: str, fault_proxy: FaultProxy) -> None:
     bucket, table = make_bucket(), create_table("ledger")
     deliver_s3(bucket, FIRST)
-    # Two throttled answers to the first copy into processed/, then S3 answers again.
-    rule = fault_proxy.add(Rule(when=is_copy_into("processed/tx/"), times=2))
+    # Two throttled answers to the first copy into processed/ (botocore's retries), and one to
+    # Spark's first staged upload (S3A's retries), then S3 answers again.
+    copy = fault_proxy.add(Rule(when=is_copy_into("processed/tx/"), times=2))
+    upload = fault_proxy.add(Rule(method="PUT", path=r"/_meta/staging/tx/.*/processed/.*\.json", times=1))
     summary = run_on_s3(spark, bucket, table)
     assert summary.status == "succeeded"
-    assert rule.fired == 2 and rule.matched >= 3
-    assert fault_proxy.count(lambda r: r.failed) == 2
+    assert copy.fired == 2 and copy.matched >= 3
+    assert upload.fired == 1 and upload.matched >= 2
+    assert fault_proxy.count(lambda r: r.failed) == 3
 
 
 def test_a_refusal_is_terminal_and_names_the_resource(spark, aws: str, fault_proxy: FaultProxy) -> None:
