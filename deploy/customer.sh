@@ -13,8 +13,8 @@ source "$(dirname "$0")/lib.sh"
 env=$1 customer=$2 version=$3
 use_region "$env"
 stack=$(plan stack-name --env "$env" --customer "$customer")
-bucket=$(platform_export "$env" ArtifactsBucketName)
-role=$(platform_export "$env" CloudFormationExecutionRoleArn)
+bucket=$(platform_output "$env" ArtifactsBucketName)
+role=$(platform_output "$env" CloudFormationExecutionRoleArn)
 
 manifest=$(aws s3 cp "s3://$bucket/releases/$version/manifest.json" - 2>/dev/null) ||
   die "release $version is not published in s3://$bucket/releases/ (deploy/publish.sh publishes it)"

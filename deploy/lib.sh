@@ -21,15 +21,21 @@ use_region() {
   export AWS_REGION=$region AWS_DEFAULT_REGION=$region
 }
 
-# platform_export ENV OUTPUT: a value the platform stack exports as etl-lib-platform-{env}-{OUTPUT}.
-platform_export() {
-  local name value
-  name="$(plan stack-name --env "$1")-$2"
-  value=$(aws cloudformation list-exports --query "Exports[?Name=='$name'].Value | [0]" --output text) ||
-    die "cannot list CloudFormation exports (credentials? region $AWS_REGION?)"
-  [[ -n $value && $value != None ]] ||
-    die "export $name not found in $AWS_REGION: deploy the platform stack first (deploy/deploy.sh $1)"
-  printf '%s\n' "$value"
+# platform_output ENV OUTPUT: an output of the environment's platform stack (etl-lib-platform-{env}).
+# Read with DescribeStacks on that one stack: the deploy role may read no other environment's
+# (ListExports, which has no resource-level permissions, would show every stack's exports).
+platform_output() {
+  local stack out
+  stack=$(plan stack-name --env "$1")
+  if ! out=$(aws cloudformation describe-stacks --stack-name "$stack" --output text \
+    --query "Stacks[0].Outputs[?OutputKey=='$2'].OutputValue | [0]" 2>&1); then
+    [[ $out != *"does not exist"* ]] ||
+      die "platform stack $stack not found in $AWS_REGION: deploy it first (deploy/deploy.sh $1)"
+    die "cannot read platform stack $stack (credentials? region $AWS_REGION?): $out"
+  fi
+  [[ -n $out && $out != None ]] ||
+    die "platform stack $stack has no output $2: update it (deploy/deploy.sh $1)"
+  printf '%s\n' "$out"
 }
 
 # stack_status STACK: its status, or NONE when it does not exist.

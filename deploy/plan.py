@@ -35,6 +35,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("dev", "staging", "prod")
+# Every Env the templates accept. The IAM name patterns of one environment ({prefix}-*-{env}-*) must
+# never match another's resources, so no dataset is named like one (customer.yaml refuses it too).
+TEMPLATE_ENVIRONMENTS = ("dev", "test", "staging", "prod")
+# A dataset's EventBridge rule is named {prefix}-{customer_id}-{env}-{dataset}: at most 64 characters.
+RULE_NAME_MAX = 64
 PLATFORM_TEMPLATE = "cloudformation/platform.yaml"
 CUSTOMER_TEMPLATE = "cloudformation/customer.yaml"
 # customers.yaml setting -> customer template parameter; `parameters` passes any other one by its own name
@@ -157,6 +162,16 @@ def load_plan(path: Path, root: Path = REPO) -> Plan:
         if cid is not None and any(c.customer_id == cid for c in customers):
             raise PlanError(f"{where}: customers[{index}]: customer_id {cid!r} appears twice")
         customers.append(_customer(entry, f"{where}: customers[{index}]", root, tuple(regions), defaults))
+    for index, customer in enumerate(customers):
+        for env in customer.environments:
+            for dataset in customer.datasets:
+                rule = f"{prefix}-{customer.customer_id}-{env}-{dataset}"
+                if len(rule) > RULE_NAME_MAX:
+                    raise PlanError(
+                        f"{where}: customers[{index}] ({customer.customer_id}): dataset {dataset!r} in {env}: its"
+                        f" delivery rule {rule} would have {len(rule)} characters, at most {RULE_NAME_MAX}:"
+                        " shorten the dataset name"
+                    )
     return Plan(path, prefix, regions, platform_parameters, tuple(customers))
 
 
@@ -172,6 +187,11 @@ def _customer(entry: Any, where: str, root: Path, envs: tuple[str, ...], default
     for name in datasets:
         if not isinstance(name, str) or not DATASET_RE.match(name):
             raise PlanError(f"{where}: dataset {name!r}: expected [a-z][a-z0-9_]*, as in the spec's dataset:")
+        if name in TEMPLATE_ENVIRONMENTS:
+            raise PlanError(
+                f"{where}: dataset {name!r} is named like an environment ({', '.join(TEMPLATE_ENVIRONMENTS)}):"
+                " the deploy roles tell environments apart by such names; rename the dataset"
+            )
     if len(set(datasets)) != len(datasets):
         raise PlanError(f"{where}: datasets: a dataset is listed twice")
     own_envs = entry.get("environments", list(envs))

@@ -26,7 +26,7 @@ scripts=("$glue/raw_to_processed.py" "$glue/processed_to_analytics.py")
 for script in "${scripts[@]}"; do
   [[ -f $script ]] || die "$script is missing: run 'make glue-bundle'"
 done
-bucket=$(platform_export "$env" ArtifactsBucketName)
+bucket=$(platform_output "$env" ArtifactsBucketName)
 dest="s3://$bucket/releases/$version"
 
 if published=$(aws s3 cp "$dest/manifest.json" - 2>&1); then

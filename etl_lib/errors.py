@@ -69,6 +69,10 @@ class ClaimConflict(LedgerError):
     """Another live run holds the claim on this file."""
 
 
+class LeaseHeld(LedgerError, TransientError):
+    """Another live run holds a dataset's lease (it is rewriting analytics-ready): try again later."""
+
+
 class StorageError(EtlError):
     """The lake refused an operation: access denied, no such bucket, a key that cannot be used."""
 

@@ -9,8 +9,9 @@ from pyspark.sql import SparkSession
 
 from etl_lib.storage.base import Storage
 
-# Differ between two runs of the same data by design: when and by which run a row was ingested.
-RUN_COLUMNS = ("_ingested_at", "_run_id")
+# Differ between two lakes fed the same data by design: when and by which run a row was ingested,
+# and when its object landed in that lake (the winners still follow the same delivery order).
+RUN_COLUMNS = ("_ingested_at", "_run_id", "_delivered_at")
 FOLDERS = ("processed", "rejected", "analytics-ready")
 
 

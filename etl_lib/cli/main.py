@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--alerts-topic-arn", help="SNS topic for run alerts")
     run.add_argument("--notify-on", default="failures", choices=["failures", "all"])
     run.add_argument("--catalog-database", help="Glue Data Catalog database to register the table in")
+    run.add_argument(
+        "--claim-timeout-minutes",
+        type=float,
+        help="take over another run's claim (and lease) after this long, when that run cannot be seen to have "
+        "ended; as the Glue job's timeout (default 120)",
+    )
 
     demo = sub.add_parser("demo", help="run the sample bank data end to end and query it")
     demo.add_argument("--lake", default="./lake", help="lake folder to (re)create (default ./lake)")

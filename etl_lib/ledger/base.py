@@ -11,17 +11,27 @@ A file goes through these states::
 
 A file is picked up again when its content (checksum) changes, when its claim
 is stale (the run holding it died), or when it is named explicitly.
+
+Every write of a file record after the claim is conditional on the record being
+as this run last saw it (``expected``; its ``updated_at`` is the version), and
+a claim is conditional on the record being as the run *planned* it. So a run
+never takes a file another run finished after this one planned it, never
+overwrites a claim taken over from it, and the analytics stage never marks
+``published`` a file that was re-delivered and processed meanwhile: each of
+those raises ``ClaimConflict`` and the file is left to whoever holds it, or to
+the next run.
 """
 
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from etl_lib.errors import ClaimConflict
+from etl_lib.errors import ClaimConflict, LeaseHeld
 
 FileStatus = Literal["claimed", "processed", "published", "failed"]
 RunStatus = Literal["running", "succeeded", "partial", "failed"]
@@ -56,6 +66,9 @@ class FileRecord:
     """True when this content replaced an earlier version's rows."""
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    delivered_at: float | None = None
+    """The raw object's last-modified time (epoch seconds) when this content was first seen:
+    the delivery order that decides winners, never the time a run processed the file."""
 
     def evolve(self, **changes: object) -> FileRecord:
         """A copy with ``changes`` applied and ``updated_at`` refreshed (unless given)."""
@@ -87,15 +100,45 @@ class RunRecord:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+class _Unchecked:
+    """``planned`` not given: claim whatever the record is now (tests and tools only)."""
+
+
+UNCHECKED: Any = _Unchecked()
+
+
+def same_version(current: FileRecord | None, seen: FileRecord | None) -> bool:
+    """True when ``current`` is the record as ``seen`` (both absent, or the same write)."""
+    if current is None or seen is None:
+        return current is None and seen is None
+    return current.updated_at == seen.updated_at and current.checksum == seen.checksum
+
+
+def check_expected(current: FileRecord | None, expected: FileRecord | None, key: str) -> None:
+    """Raise ``ClaimConflict`` unless the stored record is still the one this run last wrote."""
+    if expected is not None and not same_version(current, expected):
+        holder = f"run {current.run_id} ({current.status})" if current else "nobody (the record is gone)"
+        raise ClaimConflict(f"{key}: the ledger record changed under this run; it now belongs to {holder}")
+
+
 def claimed_record(
-    current: FileRecord | None, record: FileRecord, stale_after_s: float, run_is_live: Callable[[str], bool]
+    current: FileRecord | None,
+    record: FileRecord,
+    stale_after_s: float,
+    run_is_live: Callable[[str], bool],
+    planned: FileRecord | None = UNCHECKED,
 ) -> FileRecord:
     """What a claim of ``record`` stores over ``current``; the rule every ledger applies.
 
-    Raises ``ClaimConflict`` while another run holds a fresh claim and is still
-    live. The claim keeps the earlier outputs and partitions, which the new
-    outputs replace.
+    Raises ``ClaimConflict`` when the record changed since the run planned the
+    file (``planned``: the record the plan saw, None for a new file), and while
+    another run holds a fresh claim and is still live. The claim keeps the
+    earlier outputs and partitions, which the new outputs replace, and the
+    delivery time first seen for this content.
     """
+    if planned is not UNCHECKED and not same_version(current, planned):
+        now = f"{current.status} by run {current.run_id}" if current else "gone"
+        raise ClaimConflict(f"{record.source_key}: changed since this run planned it (now {now}); left to that run")
     if current is not None and current.status == "claimed" and current.run_id != record.run_id:
         age = (utcnow() - current.updated_at).total_seconds()
         if age < stale_after_s and run_is_live(current.run_id):
@@ -103,12 +146,25 @@ def claimed_record(
                 f"{record.source_key}: claimed by run {current.run_id} {age:.0f}s ago; "
                 f"it is taken over after {stale_after_s:.0f}s if that run died"
             )
+    same_content = current is not None and current.checksum == record.checksum and current.delivered_at
     return record.evolve(
         status="claimed",
         outputs=current.outputs if current else (),
         partitions=current.partitions if current else (),
         dirty_partitions=current.dirty_partitions if current else (),
+        delivered_at=current.delivered_at if same_content and current else record.delivered_at,
     )
+
+
+def check_lease(
+    dataset: str, name: str, holder: str, current: tuple[str, float] | None, run_is_live: Callable[[str], bool]
+) -> None:
+    """Raise ``LeaseHeld`` while another live run holds an unexpired lease (``current``: holder, expiry)."""
+    if current is None:
+        return
+    other, expires_at = current
+    if other != holder and expires_at > time.time() and run_is_live(other):
+        raise LeaseHeld(f"{dataset}: the {name} lease is held by run {other} for {expires_at - time.time():.0f}s more")
 
 
 class Ledger(abc.ABC):
@@ -119,19 +175,24 @@ class Ledger(abc.ABC):
         """The current record of a source file, or None if never seen."""
 
     @abc.abstractmethod
-    def claim_file(self, record: FileRecord, stale_after_s: float) -> FileRecord | None:
-        """Atomically claim a file for ``record.run_id``.
+    def claim_file(
+        self, record: FileRecord, stale_after_s: float, planned: FileRecord | None = UNCHECKED
+    ) -> FileRecord | None:
+        """Atomically claim a file for ``record.run_id`` (see ``claimed_record``).
 
-        Succeeds when the file is unknown, not claimed, claimed by the same run,
-        or claimed longer than ``stale_after_s`` ago (its run died). Returns the
-        previous record (None for a new file) and raises ``ClaimConflict`` when a
-        live claim of another run exists. The stored record keeps the previous
-        ``outputs`` and ``partitions`` so the new outputs can replace them.
+        Succeeds when the record is still as the run planned it and is not claimed,
+        claimed by the same run, or claimed longer than ``stale_after_s`` ago or by a
+        run that ended. Returns the previous record (None for a new file) and raises
+        ``ClaimConflict`` otherwise. The stored record keeps the previous ``outputs``
+        and ``partitions`` so the new outputs can replace them.
         """
 
     @abc.abstractmethod
-    def save_file(self, record: FileRecord) -> None:
-        """Store the new state of a file (and append it to the file's history)."""
+    def save_file(self, record: FileRecord, expected: FileRecord | None = None) -> None:
+        """Store the new state of a file (and append it to the file's history).
+
+        With ``expected``, only if the stored record is still that one (else ``ClaimConflict``).
+        """
 
     @abc.abstractmethod
     def files(
@@ -141,6 +202,21 @@ class Ledger(abc.ABC):
         run_id: str | None = None,
     ) -> list[FileRecord]:
         """Current file records, filtered."""
+
+    @abc.abstractmethod
+    def run_is_live(self, run_id: str) -> bool:
+        """False once the run recorded its end (or, locally, its process is gone)."""
+
+    @abc.abstractmethod
+    def acquire_lease(self, dataset: str, name: str, holder: str, ttl_s: float) -> None:
+        """Hold the lease ``name`` of ``dataset`` for run ``holder`` for ``ttl_s`` seconds (again: extend it).
+
+        Raises ``LeaseHeld`` while another run holds it, unless that run has ended or the lease expired.
+        """
+
+    @abc.abstractmethod
+    def release_lease(self, dataset: str, name: str, holder: str) -> None:
+        """Give the lease up (nothing happens when ``holder`` no longer has it)."""
 
     @abc.abstractmethod
     def history(self, run_id: str) -> list[FileRecord]:

@@ -7,6 +7,7 @@ own customer's items (``dynamodb:LeadingKeys`` = ``{customer}#*``):
 - run:     ``{customer}#runs``           / ``{started_at}#{run_id}#{dataset}#{stage}``
 - history: ``{customer}#run#{run_id}``   / ``{updated_at}#{source_key}``
 - run end: ``{customer}#run#{run_id}``   / ``#run`` (its status, for claim takeover)
+- lease:   ``{customer}#{dataset}``      / ``lease#{name}`` (holder, expires_at)
 
 Claiming is a conditional write: the claim only lands if the item is still
 exactly as read (optimistic concurrency), so two concurrent runs never both
@@ -21,18 +22,29 @@ still fails is raised as ``LedgerUnavailable`` (transient) or ``LedgerError``
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, fields
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from etl_lib.aws.clients import resource
 from etl_lib.aws.errors import error_code, translate
-from etl_lib.errors import ClaimConflict, LedgerError, LedgerUnavailable
-from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, claimed_record
+from etl_lib.errors import ClaimConflict, LeaseHeld, LedgerError, LedgerUnavailable
+from etl_lib.ledger.base import (
+    UNCHECKED,
+    FileRecord,
+    FileStatus,
+    Ledger,
+    RunRecord,
+    check_lease,
+    claimed_record,
+)
 
 _RUN_MARK = "#run"  # sorts before the history items' timestamps
 _TUPLES = {"outputs", "partitions", "dirty_partitions", "warnings"}
 _TIMES = {"updated_at", "started_at", "finished_at"}
+_FLOATS = {"delivered_at"}
 
 
 def _item(obj: FileRecord | RunRecord) -> dict[str, Any]:
@@ -42,6 +54,8 @@ def _item(obj: FileRecord | RunRecord) -> dict[str, Any]:
             out[key] = list(value)
         elif isinstance(value, datetime):
             out[key] = value.isoformat()
+        elif isinstance(value, float):
+            out[key] = Decimal(repr(value))  # DynamoDB takes numbers as Decimal
         elif value is not None:
             out[key] = value
     return out
@@ -57,6 +71,8 @@ def _record(item: dict[str, Any], cls: type[Any]) -> Any:
             value = tuple(value)
         elif f.name in _TIMES:
             value = datetime.fromisoformat(value)
+        elif f.name in _FLOATS:
+            value = float(value)
         elif hasattr(value, "as_integer_ratio") and not isinstance(value, bool | int):
             value = int(value)  # DynamoDB numbers come back as Decimal
         values[f.name] = value
@@ -97,18 +113,25 @@ class DynamoLedger(Ledger):
         item = response.get("Item")
         return None if item is None else _record(item, FileRecord)
 
-    def claim_file(self, record: FileRecord, stale_after_s: float) -> FileRecord | None:
-        """Conditional write: lands only if nobody changed the item since we read it."""
+    def claim_file(
+        self, record: FileRecord, stale_after_s: float, planned: FileRecord | None = UNCHECKED
+    ) -> FileRecord | None:
+        """Conditional write: lands only if nobody changed the item since we read it (and planned it)."""
         current = self.get_file(record.dataset, record.source_key)
-        claimed = claimed_record(current, record, stale_after_s, self._run_is_live)
-        item = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **_item(claimed)}
-        if current is None:
+        claimed = claimed_record(current, record, stale_after_s, self.run_is_live, planned)
+        self._put_if_unchanged("claim", claimed, current, "claimed concurrently by another run")
+        return current
+
+    def _put_if_unchanged(self, what: str, record: FileRecord, seen: FileRecord | None, conflict: str) -> None:
+        """Put the file item only if it is still ``seen`` (absent when None); else ``ClaimConflict``."""
+        item = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **_item(record)}
+        if seen is None:
             condition, values = "attribute_not_exists(pk)", {}
         else:
-            condition, values = "updated_at = :seen", {":seen": current.updated_at.isoformat()}
+            condition, values = "updated_at = :seen", {":seen": seen.updated_at.isoformat()}
         try:
             self._call(
-                "claim",
+                what,
                 self.table.put_item,
                 Item=item,
                 ConditionExpression=condition,
@@ -116,11 +139,10 @@ class DynamoLedger(Ledger):
             )
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise ClaimConflict(f"{record.source_key}: claimed concurrently by another run") from None
+                raise ClaimConflict(f"{record.source_key}: {conflict}") from None
             raise
-        return current
 
-    def _run_is_live(self, run_id: str) -> bool:
+    def run_is_live(self, run_id: str) -> bool:
         """False once the claiming run recorded its end (a failed run frees its claims at once)."""
         response = self._call(
             "get_item", self.table.get_item, Key={"pk": f"{self.customer}#run#{run_id}", "sk": _RUN_MARK}
@@ -128,17 +150,58 @@ class DynamoLedger(Ledger):
         item = response.get("Item")
         return item is None or item.get("status") == "running"
 
-    def save_file(self, record: FileRecord) -> None:
-        """Store the file's new state, then its history item (audit only; written second)."""
+    def save_file(self, record: FileRecord, expected: FileRecord | None = None) -> None:
+        """Store the file's new state (if still ``expected``), then its history item (audit only; second)."""
         item = _item(record)
         history = {
             "pk": f"{self.customer}#run#{record.run_id}",
             "sk": f"{record.updated_at.isoformat()}#{record.source_key}",
             **item,
         }
-        current = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **item}
-        self._call("save_file", self.table.put_item, Item=current)
+        if expected is None:
+            current = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **item}
+            self._call("save_file", self.table.put_item, Item=current)
+        else:
+            self._put_if_unchanged("save_file", record, expected, "the ledger record changed under this run")
         self._call("save_file", self.table.put_item, Item=history)
+
+    def acquire_lease(self, dataset: str, name: str, holder: str, ttl_s: float) -> None:
+        """Conditional write over the lease item as read (see ``Ledger.acquire_lease``)."""
+        key = {"pk": self._pk(dataset), "sk": f"lease#{name}"}
+        item = self._call("get_item", self.table.get_item, Key=key, ConsistentRead=True).get("Item")
+        current = None if item is None else (str(item["holder"]), float(item["expires_at"]))
+        check_lease(dataset, name, holder, current, self.run_is_live)
+        new = {**key, "holder": holder, "expires_at": Decimal(str(round(time.time() + ttl_s, 3)))}
+        if item is None:
+            condition, values = "attribute_not_exists(pk)", {}
+        else:
+            condition, values = "holder = :h AND expires_at = :e", {":h": item["holder"], ":e": item["expires_at"]}
+        try:
+            self._call(
+                "lease",
+                self.table.put_item,
+                Item=new,
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise LeaseHeld(f"{dataset}: the {name} lease was taken concurrently by another run") from None
+            raise
+
+    def release_lease(self, dataset: str, name: str, holder: str) -> None:
+        """Delete the lease item if ``holder`` still has it."""
+        try:
+            self._call(
+                "lease",
+                self.table.delete_item,
+                Key={"pk": self._pk(dataset), "sk": f"lease#{name}"},
+                ConditionExpression="holder = :h",
+                ExpressionAttributeValues={":h": holder},
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def files(
         self,

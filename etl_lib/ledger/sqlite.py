@@ -20,6 +20,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, fields
 from datetime import datetime
@@ -27,7 +28,16 @@ from typing import Any, TypeVar
 
 from etl_lib.errors import LedgerError, LedgerUnavailable
 from etl_lib.faults import Fault, Faults
-from etl_lib.ledger.base import FileRecord, FileStatus, Ledger, RunRecord, claimed_record
+from etl_lib.ledger.base import (
+    UNCHECKED,
+    FileRecord,
+    FileStatus,
+    Ledger,
+    RunRecord,
+    check_expected,
+    check_lease,
+    claimed_record,
+)
 
 _FILE_COLUMNS = [f.name for f in fields(FileRecord)]
 _RUN_COLUMNS = [f.name for f in fields(RunRecord)]
@@ -39,6 +49,7 @@ CREATE TABLE IF NOT EXISTS files ({", ".join(_FILE_COLUMNS)}, PRIMARY KEY (datas
 CREATE TABLE IF NOT EXISTS file_history ({", ".join(_FILE_COLUMNS)});
 CREATE INDEX IF NOT EXISTS file_history_run ON file_history (run_id);
 CREATE TABLE IF NOT EXISTS runs ({", ".join(_RUN_COLUMNS)}, PRIMARY KEY (run_id, dataset, stage));
+CREATE TABLE IF NOT EXISTS leases (dataset, name, holder, expires_at, PRIMARY KEY (dataset, name));
 """
 
 
@@ -103,8 +114,17 @@ class SqliteLedger(Ledger):
             self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             self._conn.row_factory = sqlite3.Row
             self._conn.executescript(_SCHEMA)
+            self._add_new_columns()
         except sqlite3.Error as exc:
             raise _translate(exc, f"cannot open ledger {path}") from None
+
+    def _add_new_columns(self) -> None:
+        """A ledger written by an earlier version gains the columns added since (they start empty)."""
+        for table, columns in (("files", _FILE_COLUMNS), ("file_history", _FILE_COLUMNS), ("runs", _RUN_COLUMNS)):
+            have = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column not in have:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def _check(self, operation: str, subject: str = "") -> None:
         self.faults.check(f"ledger.{operation}", subject, LedgerUnavailable, LedgerError)
@@ -124,14 +144,16 @@ class SqliteLedger(Ledger):
         return None if row is None else _from_row(row, FileRecord)
 
     @_locked
-    def claim_file(self, record: FileRecord, stale_after_s: float) -> FileRecord | None:
+    def claim_file(
+        self, record: FileRecord, stale_after_s: float, planned: FileRecord | None = UNCHECKED
+    ) -> FileRecord | None:
         """Claim a file in one immediate transaction (see ``Ledger.claim_file``)."""
         self._check("claim_file", record.source_key)
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 current = self.get_file(record.dataset, record.source_key)
-                claimed = claimed_record(current, record, stale_after_s, self._run_is_live)
+                claimed = claimed_record(current, record, stale_after_s, self.run_is_live, planned)
                 self._upsert("files", _to_row(claimed))
                 self._conn.execute("COMMIT")
             except BaseException:
@@ -141,7 +163,7 @@ class SqliteLedger(Ledger):
             raise _translate(exc, f"ledger {self.path}: claim of {record.source_key} failed") from None
         return current
 
-    def _run_is_live(self, run_id: str) -> bool:
+    def run_is_live(self, run_id: str) -> bool:
         """False when the claiming run has ended, or was a process on this host that is gone."""
         row = self._conn.execute("SELECT status, owner FROM runs WHERE run_id = ? LIMIT 1", (run_id,)).fetchone()
         if row is None:
@@ -160,13 +182,15 @@ class SqliteLedger(Ledger):
         return True
 
     @_locked
-    def save_file(self, record: FileRecord) -> None:
-        """Store the new state of a file and append it to the history."""
+    def save_file(self, record: FileRecord, expected: FileRecord | None = None) -> None:
+        """Store the new state of a file (if still ``expected``) and append it to the history."""
         self._check("save_file", f"{record.status} {record.source_key}")
         try:
             row = _to_row(record)
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                if expected is not None:
+                    check_expected(self.get_file(record.dataset, record.source_key), expected, record.source_key)
                 self._upsert("files", row)
                 self._conn.execute(
                     f"INSERT INTO file_history ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
@@ -190,6 +214,39 @@ class SqliteLedger(Ledger):
         where, args = self._where(dataset=dataset, status=status, run_id=run_id)
         rows = self._conn.execute(f"SELECT * FROM files {where} ORDER BY updated_at, source_key", args)
         return [_from_row(r, FileRecord) for r in rows]
+
+    @_locked
+    def acquire_lease(self, dataset: str, name: str, holder: str, ttl_s: float) -> None:
+        """Hold the lease in one immediate transaction (see ``Ledger.acquire_lease``)."""
+        self._check("acquire_lease", f"{dataset} {name}")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute(
+                    "SELECT holder, expires_at FROM leases WHERE dataset = ? AND name = ?", (dataset, name)
+                ).fetchone()
+                current = None if row is None else (row["holder"], float(row["expires_at"]))
+                check_lease(dataset, name, holder, current, self.run_is_live)
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO leases (dataset, name, holder, expires_at) VALUES (?, ?, ?, ?)",
+                    (dataset, name, holder, time.time() + ttl_s),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"ledger {self.path}: cannot take the {name} lease of {dataset}") from None
+
+    @_locked
+    def release_lease(self, dataset: str, name: str, holder: str) -> None:
+        """Give the lease up, if this holder still has it."""
+        try:
+            self._conn.execute(
+                "DELETE FROM leases WHERE dataset = ? AND name = ? AND holder = ?", (dataset, name, holder)
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"ledger {self.path}: cannot release the {name} lease of {dataset}") from None
 
     @_locked
     def history(self, run_id: str) -> list[FileRecord]:

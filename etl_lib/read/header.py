@@ -41,7 +41,14 @@ def read_header(storage: Storage, key: str, spec: DatasetSpec) -> list[str]:
     except (OSError, EOFError, zlib.error) as exc:
         raise SourceFileError(key, f"cannot read file: {_short(exc)}") from None
     encoding = "utf-8-sig" if codecs.lookup(source.encoding).name == "utf-8" else source.encoding
-    text = head.decode(encoding, errors="replace")
+    try:
+        # Incremental: a character cut at the end of the first megabyte is not an error.
+        text = codecs.getincrementaldecoder(encoding)().decode(head, final=len(head) < _HEADER_LIMIT)
+    except UnicodeDecodeError as exc:
+        where = " of the decompressed text" if key.endswith(".gz") else ""
+        raise SourceFileError(
+            key, f"not valid {source.encoding} at byte {exc.start}{where}: check source.encoding in the spec"
+        ) from None
     if encoding != "utf-8-sig":
         text = text.lstrip("\ufeff")
     if not text.strip():

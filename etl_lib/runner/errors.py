@@ -21,4 +21,13 @@ def one_line(exc: BaseException) -> str:
     cleaned = _JAVA_PREFIX.sub("", line)
     kind = line[: len(line) - len(cleaned)].rstrip(": ").rsplit(".", 1)[-1]
     message = f"{kind}: {cleaned}" if kind else cleaned
-    return message[:500]
+    return short_reason(message)
+
+
+MAX_REASON = 300
+
+
+def short_reason(text: str) -> str:
+    """One line of at most ``MAX_REASON`` characters: what the ledger, the CLI and SNS show."""
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"

@@ -29,12 +29,13 @@ from datetime import UTC, datetime
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
-from etl_lib.errors import EtlError, ReconciliationError, SourceFileError, TransientError
+from etl_lib.errors import ClaimConflict, EtlError, ReconciliationError, SourceFileError, TransientError
 from etl_lib.ledger.base import FileRecord
 from etl_lib.read.csv import CORRUPT, RAW, read_csv_strings
 from etl_lib.read.header import map_columns, read_header
 from etl_lib.read.source import spark_source_path
 from etl_lib.runner.context import RunContext
+from etl_lib.runner.errors import short_reason
 from etl_lib.runner.plan import FileTask
 from etl_lib.spark_errors import spark_errors
 from etl_lib.transform.derive import with_derived_columns
@@ -57,7 +58,7 @@ class FileDeferred(EtlError):
         super().__init__(str(cause))
 
 
-def validated_rows(ctx: RunContext, key: str, ingested_at: datetime) -> DataFrame:
+def validated_rows(ctx: RunContext, key: str, ingested_at: datetime, delivered_at: float | None = None) -> DataFrame:
     """Every record of ``key``: typed columns, derived columns, metadata, partition
     columns, ``_reasons`` (empty when valid) and the raw values."""
     spec = ctx.spec
@@ -70,7 +71,7 @@ def validated_rows(ctx: RunContext, key: str, ingested_at: datetime) -> DataFram
         .transform(with_reasons(spec))
         .transform(with_derived_columns(spec))
         .transform(with_derived_reasons(spec))
-        .transform(with_metadata(key, ingested_at, ctx.run_id))
+        .transform(with_metadata(key, ingested_at, ctx.run_id, delivered_at))
         .transform(with_partition_columns(spec))
     )
 
@@ -84,12 +85,23 @@ def processed_columns(ctx: RunContext) -> list[str]:
         "_source_row",
         "_ingested_at",
         "_run_id",
+        "_delivered_at",
         "year",
         "month",
     ]
 
 
-REJECTED_COLUMNS = ["_source_file", "_source_row", "_ingested_at", "_run_id", REASONS, RAW, CORRUPT, "_rescued_data"]
+REJECTED_COLUMNS = [
+    "_source_file",
+    "_source_row",
+    "_ingested_at",
+    "_run_id",
+    "_delivered_at",
+    REASONS,
+    RAW,
+    CORRUPT,
+    "_rescued_data",
+]
 
 
 def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
@@ -107,13 +119,16 @@ def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
         size=task.source.size,
         status="claimed",
         run_id=ctx.run_id,
+        delivered_at=task.source.modified,
     )
-    previous = ctx.ledger.claim_file(claim, ctx.stale_claim_after_s)
+    previous = ctx.ledger.claim_file(claim, ctx.stale_claim_after_s, planned=task.planned)
     claimed = ctx.ledger.get_file(ctx.dataset, key) or claim
     if task.problem:
         return _fail(ctx, claimed, f"{key}: {task.problem}")
     try:
         return _process(ctx, task, claimed, previous)
+    except ClaimConflict:  # taken over meanwhile: the file is the other run's now
+        raise
     except FileDeferred as deferred:
         log.warning("file left for the next run: %s", deferred)
         raise
@@ -136,8 +151,9 @@ def _clean_staging(ctx: RunContext, key: str) -> None:
 
 def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
     log.warning("file failed: %s", message)
-    failed = claimed.evolve(status="failed", error=message, rows_in=0, rows_valid=0, rows_rejected=0)
-    ctx.ledger.save_file(failed)
+    reason = short_reason(message)
+    failed = claimed.evolve(status="failed", error=reason, rows_in=0, rows_valid=0, rows_rejected=0)
+    ctx.ledger.save_file(failed, expected=claimed)
     return failed
 
 
@@ -148,7 +164,7 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
     stage_rejected = ctx.staging_prefix(fid, "rejected")
     stage_index = ctx.staging_prefix(fid, "key_index")
     with spark_errors(key):
-        staged = _stage(ctx, key, stage_valid, stage_rejected, stage_index)
+        staged = _stage(ctx, key, claimed.delivered_at, stage_valid, stage_rejected, stage_index)
         written_valid = _count_lines(ctx, stage_valid)
         written_rejected = _count_lines(ctx, stage_rejected)
     if written_valid + written_rejected != staged.rows_in or written_valid != staged.rows_valid:
@@ -159,6 +175,8 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
         )
     try:
         return _publish(ctx, claimed, previous, staged)
+    except ClaimConflict:
+        raise
     except EtlError as exc:  # half-published: claimable, so the next run cleans up and republishes
         raise FileDeferred(claimed, exc) from None
 
@@ -183,7 +201,8 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
     # Intent first: if we die while replacing files, a rerun knows where to clean.
     old_partitions = set(claimed.partitions) | set(claimed.dirty_partitions)
     dirty = tuple(sorted(old_partitions | set(partitions)))
-    ctx.ledger.save_file(claimed.evolve(dirty_partitions=dirty))
+    intent = claimed.evolve(dirty_partitions=dirty)
+    ctx.ledger.save_file(intent, expected=claimed)
 
     processed_root = ctx.processed_prefix()
     delete_with_prefix(ctx.storage, [f"{processed_root}/{p}" for p in dirty], fid)
@@ -206,13 +225,15 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
         error=None,
         warnings=tuple(staged.warnings),
     )
-    ctx.ledger.save_file(done)
+    ctx.ledger.save_file(done, expected=intent)
     return done
 
 
-def _stage(ctx: RunContext, key: str, stage_valid: str, stage_rejected: str, stage_index: str) -> Staged:
+def _stage(
+    ctx: RunContext, key: str, delivered_at: float | None, stage_valid: str, stage_rejected: str, stage_index: str
+) -> Staged:
     """Read the file once (cached), check it, write valid and rejected rows (and its keys) to staging."""
-    rows = validated_rows(ctx, key, datetime.now(UTC)).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = validated_rows(ctx, key, datetime.now(UTC), delivered_at).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         # Counts per (valid, year, month): a handful of rows of metadata, not data.
         stats = rows.groupBy(is_valid().alias("valid"), "year", "month").count().collect()

@@ -32,6 +32,8 @@ class FileTask:
     """new | changed | retry | requested"""
     problem: str | None = None
     """Why the file cannot be processed at all (recorded as its failure), or None."""
+    planned: FileRecord | None = None
+    """The ledger record the plan saw (None: a new file); the claim holds only if it is unchanged."""
 
 
 def is_raw_file(key: str) -> bool:
@@ -51,8 +53,9 @@ def plan_files(
     outside ``raw/{dataset}/`` (a job never reads another dataset's files)."""
     prefix = f"raw/{dataset}/"
     if sources:
-        wanted = [_as_key(s, storage, prefix) for s in sources]
-        outside = [w for w in wanted if not w.startswith(prefix)]
+        # One task per object, however often or however it was named.
+        wanted = list(dict.fromkeys(_as_key(s, storage, prefix) for s in sources))
+        outside = [w for w in wanted if not w.startswith(prefix) or unusable_key_reason(w)]
         if outside:
             raise SourceFileError(outside[0], f"not a file of this dataset: sources must lie under {prefix}")
         listing = {o.key: o for w in wanted for o in storage.list(w)}
@@ -70,7 +73,7 @@ def plan_files(
         record = ledger.get_file(dataset, obj.key)
         reason = _reason(record, checksum, requested=bool(sources))
         if reason:
-            tasks.append(FileTask(obj, checksum, reason, problem))
+            tasks.append(FileTask(obj, checksum, reason, problem, record))
     return tasks
 
 
@@ -102,17 +105,19 @@ def _reason(record: FileRecord | None, checksum: str, requested: bool) -> str | 
 
 
 def _as_key(source: str, storage: Storage, prefix: str) -> str:
-    """Accept a lake key (``raw/ds/f.csv``), a path under the lake, or a bare name."""
-    root = storage.root.rstrip("/") + "/"
-    if source.startswith(root):
-        return source[len(root) :]
-    if source.startswith("raw/"):
-        return source
-    if "/" not in source:
-        return prefix + source
+    """Accept a lake key (``raw/ds/f.csv``), a path or URI under the lake, or a bare name.
+
+    Local paths are resolved (``..`` and symlinks), so a path cannot reach outside the lake
+    by spelling; what is left outside ``raw/{dataset}/`` is refused by the caller."""
     import os
 
-    absolute = os.path.abspath(source)
-    if absolute.startswith(root):
-        return absolute[len(root) :]
+    root = storage.root.rstrip("/") + "/"
+    if source.startswith(root):
+        source = source[len(root) :]
+    elif "://" not in source and (os.path.isabs(source) or source.startswith(".")):
+        real_root = os.path.realpath(storage.root).rstrip("/") + "/"
+        absolute = os.path.realpath(source)
+        return absolute[len(real_root) :] if absolute.startswith(real_root) else absolute
+    elif "/" not in source:
+        return prefix + source
     return source

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from etl_lib.errors import ClaimConflict, EtlError, TransientError
+from etl_lib.errors import ClaimConflict, EtlError, LeaseHeld, TransientError
 from etl_lib.ledger.base import FileRecord, RunRecord, utcnow
 from etl_lib.notify.base import RunReport
 from etl_lib.runner.analytics import earlier_intent, intent_key, publish_analytics
 from etl_lib.runner.context import RunContext, process_owner
-from etl_lib.runner.errors import one_line
+from etl_lib.runner.errors import one_line, short_reason
 from etl_lib.runner.ingest import FileDeferred, process_file
 from etl_lib.runner.plan import FileTask, plan_files
 from etl_lib.spark_errors import spark_errors
@@ -77,6 +78,7 @@ def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None =
     results: list[FileRecord] = []
     try:
         check_spec(ctx.spark, ctx.spec)
+        sweep_staging(ctx)
         if ctx.spec.expectations and stage in ("raw-to-processed", "all"):
             from etl_lib.quality.expectations import check_available
 
@@ -84,7 +86,7 @@ def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None =
         if stage in ("raw-to-processed", "all"):
             results, deferred = _raw_to_processed(ctx, sources)
             if deferred:
-                results += [d.record.evolve(error=str(d.cause)) for d in deferred]
+                results += [d.record.evolve(error=short_reason(str(d.cause))) for d in deferred]
                 raise FilesDeferred(deferred)
         rows_analytics = 0
         if stage in ("processed-to-analytics", "all"):
@@ -101,7 +103,7 @@ def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None =
             finished_at=utcnow(),
         )
     except Exception as exc:
-        message = str(exc) if isinstance(exc, EtlError) else one_line(exc)
+        message = short_reason(str(exc)) if isinstance(exc, EtlError) else one_line(exc)
         done = [r for r in results if r.status != "claimed"]
         run = run.evolve(
             status="failed",
@@ -128,6 +130,25 @@ def _record(ctx: RunContext, run: RunRecord, results: list[FileRecord]) -> None:
         ctx.notifier.notify(RunReport(run, results))
     except Exception as exc:  # a broken notifier must not turn a good run into a failure
         log.error("could not notify about run %s: %s", run.run_id, one_line(exc))
+
+
+def sweep_staging(ctx: RunContext) -> None:
+    """Remove what runs that are gone left under ``_meta/staging/{dataset}/`` (killed mid-file:
+    staged rows, not yet pii-hashed). A run's folder goes once the run has ended, or once its
+    newest object is older than the stale-claim limit. A failure here never fails the run."""
+    root = f"_meta/staging/{ctx.dataset}/"
+    newest: dict[str, float] = {}
+    try:
+        for obj in ctx.storage.list(root):
+            run_id = obj.key[len(root) :].split("/", 1)[0]
+            newest[run_id] = max(newest.get(run_id, 0.0), obj.modified)
+        for run_id, modified in sorted(newest.items()):
+            stale = time.time() - modified > ctx.stale_claim_after_s
+            if run_id != ctx.run_id and (stale or not ctx.ledger.run_is_live(run_id)):
+                log.info("removing the staging of run %s, which is gone", run_id)
+                ctx.storage.delete_prefix(root + run_id)
+    except EtlError as exc:
+        log.warning("could not clean %s: %s", root, exc)
 
 
 class FilesDeferred(TransientError):
@@ -182,21 +203,59 @@ def _default_parallelism(ctx: RunContext) -> int:
     return min(8, int(ctx.spark.sparkContext.defaultParallelism))
 
 
+ANALYTICS_LEASE = "analytics"
+LEASE_POLL_S = 2.0
+
+
 def _processed_to_analytics(ctx: RunContext) -> int:
     """Publish the processed files' rows to analytics-ready, then (re)register the table.
 
-    The table is registered on every run, so a catalog that failed once is caught up by the next run.
+    One analytics stage per dataset at a time: a lease in the ledger, waited for. A file
+    whose record changed meanwhile (re-delivered and processed again) is not marked
+    published: it stays pending for the next run. The table is registered on every run,
+    so a catalog that failed once is caught up by the next run.
     """
-    pending = ctx.ledger.files(dataset=ctx.dataset, status="processed")
-    written = 0
-    if pending or earlier_intent(ctx):
-        if ctx.progress:
-            print(f"analytics-ready: {len(pending)} new or changed file(s)", file=sys.stderr, flush=True)
-        with spark_errors(f"analytics-ready/{ctx.dataset}"):
-            written = publish_analytics(ctx, pending)
-        for record in pending:
-            ctx.ledger.save_file(record.evolve(status="published", dirty_partitions=(), run_id=record.run_id))
-        ctx.storage.delete([intent_key(ctx)])
-    if ctx.catalog is not None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
-        ctx.catalog.register(ctx.spec, ctx.analytics_prefix())
-    return written
+    _take_lease(ctx)
+    try:
+        pending = pending_files(ctx)
+        written = 0
+        if pending or earlier_intent(ctx):
+            if ctx.progress:
+                print(f"analytics-ready: {len(pending)} new or changed file(s)", file=sys.stderr, flush=True)
+            with spark_errors(f"analytics-ready/{ctx.dataset}"):
+                written = publish_analytics(ctx, pending)
+            for record in pending:
+                done = record.evolve(dirty_partitions=(), run_id=record.run_id)
+                try:
+                    ctx.ledger.save_file(
+                        done.evolve(status="published") if record.status == "processed" else done, record
+                    )
+                except ClaimConflict as exc:
+                    log.warning("stays pending for the next analytics run: %s", exc)
+            ctx.storage.delete([intent_key(ctx)])
+        if ctx.catalog is not None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
+            ctx.catalog.register(ctx.spec, ctx.analytics_prefix())
+        return written
+    finally:
+        ctx.ledger.release_lease(ctx.dataset, ANALYTICS_LEASE, ctx.run_id)
+
+
+def pending_files(ctx: RunContext) -> list[FileRecord]:
+    """Files whose rows analytics-ready has not taken yet: ``processed`` ones, and the earlier
+    version kept by a re-delivery that failed (a ``failed`` record that still has dirty partitions)."""
+    failed = [f for f in ctx.ledger.files(dataset=ctx.dataset, status="failed") if f.dirty_partitions]
+    return ctx.ledger.files(dataset=ctx.dataset, status="processed") + failed
+
+
+def _take_lease(ctx: RunContext) -> None:
+    """Hold the dataset's analytics lease, waiting while another live run holds it."""
+    deadline = time.monotonic() + min(ctx.stale_claim_after_s, 900.0)
+    while True:
+        try:
+            ctx.ledger.acquire_lease(ctx.dataset, ANALYTICS_LEASE, ctx.run_id, ctx.stale_claim_after_s)
+            return
+        except LeaseHeld as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting: %s", exc)
+            time.sleep(LEASE_POLL_S)

@@ -18,7 +18,7 @@ from etl_lib.transform.clean import CLEANERS
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 RESERVED_NAMES = frozenset({"year", "month"})
-METADATA_COLUMNS = ("_source_file", "_ingested_at", "_run_id", "_rescued_data")
+METADATA_COLUMNS = ("_source_file", "_ingested_at", "_run_id", "_delivered_at", "_rescued_data")
 
 DEFAULT_FORMATS: dict[str, list[str]] = {
     "date": ["yyyy-MM-dd"],

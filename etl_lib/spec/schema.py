@@ -21,6 +21,7 @@ METADATA_FIELDS = [
     T.StructField("_source_row", T.LongType()),
     T.StructField("_ingested_at", T.TimestampType()),
     T.StructField("_run_id", T.StringType()),
+    T.StructField("_delivered_at", T.TimestampType()),
 ]
 PARTITION_FIELDS = [T.StructField("year", T.StringType()), T.StructField("month", T.StringType())]
 

@@ -32,8 +32,12 @@ class LocalStorage(Storage):
     def _path(self, key: str) -> str:
         reason = unusable_key_reason(key) if key else None
         path = os.path.normpath(os.path.join(self.root, key))
-        if reason or (path != self.root and not path.startswith(self.root + os.sep)):
-            raise StorageError(f"key {key!r} cannot be used in the lake {self.root}: {reason or 'it escapes the root'}")
+        if not reason and not _within(path, self.root):
+            reason = "it escapes the root"
+        elif not reason and os.path.islink(path) and not _within(os.path.realpath(path), os.path.realpath(self.root)):
+            reason = "it is a symbolic link to a file outside the lake"
+        if reason:
+            raise StorageError(f"key {key!r} cannot be used in the lake {self.root}: {reason}")
         return path
 
     @contextlib.contextmanager
@@ -121,3 +125,7 @@ class LocalStorage(Storage):
             with open(tmp, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.replace(tmp, path)
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)

@@ -1,9 +1,12 @@
 """Keep one row per key: the latest.
 
 The winner of a key is the row with the greatest ``latest_by`` (nulls lose),
-then the latest ``_ingested_at``, then the greatest ``_source_file``, then the
-greatest ``_source_row`` (the later line of the same file). That order is total
-over processed rows, so reruns always pick the same winner.
+then the latest *delivery* (``_delivered_at``: the raw object's last-modified
+time when the ledger first saw that content), then the greatest ``_source_file``,
+then the greatest ``_source_row`` (the later line of the same file). Every part
+comes from the data and its delivery, none from when a run processed it, so
+retries, reruns, ``--source`` and reprocessing never change a winner. Rows
+written before ``_delivered_at`` existed fall back to their ``_ingested_at``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ def winner_order(latest_by: str | None) -> list[Column]:
     order = [F.col(latest_by).desc_nulls_last()] if latest_by else []
     return [
         *order,
-        F.col("_ingested_at").desc_nulls_last(),
+        F.coalesce(F.col("_delivered_at"), F.col("_ingested_at")).desc_nulls_last(),
         F.col("_source_file").desc_nulls_last(),
         F.col("_source_row").desc_nulls_last(),
     ]

@@ -9,8 +9,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 
-def with_metadata(source_file: str, ingested_at: datetime, run_id: str) -> Callable[[DataFrame], DataFrame]:
-    """Add ``_source_file`` (the raw key), ``_ingested_at`` (UTC timestamp) and ``_run_id``."""
+def with_metadata(
+    source_file: str, ingested_at: datetime, run_id: str, delivered_at: float | None = None
+) -> Callable[[DataFrame], DataFrame]:
+    """Add ``_source_file`` (the raw key), ``_ingested_at`` (UTC timestamp), ``_run_id`` and
+    ``_delivered_at`` (when this content of the file was delivered: its object's last-modified
+    time as the ledger first saw it; what decides the latest row, see ``transform.dedup``)."""
+    delivered = F.lit(None) if delivered_at is None else F.timestamp_micros(F.lit(round(delivered_at * 1_000_000)))
 
     def transform(df: DataFrame) -> DataFrame:
         return df.withColumns(
@@ -18,6 +23,7 @@ def with_metadata(source_file: str, ingested_at: datetime, run_id: str) -> Calla
                 "_source_file": F.lit(source_file),
                 "_ingested_at": F.lit(ingested_at.replace(tzinfo=None)).cast("timestamp"),
                 "_run_id": F.lit(run_id),
+                "_delivered_at": delivered.cast("timestamp"),
             }
         )
 

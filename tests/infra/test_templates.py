@@ -347,7 +347,12 @@ def test_parameters_are_described_and_shaped(path: Path) -> None:
     [
         ("Prefix", ["etl", "acme-data"], ["E", "-etl", "etl-", "a" * 21]),
         ("CustomerId", ["acme", "c42"], ["Acme", "acme-eu", "4acme", "a"]),
-        ("Datasets", ["transactions", "transactions,card_payments"], ["Transactions", "a,,b", "a-b", "a, b"]),
+        (
+            "Datasets",
+            ["transactions", "transactions,card_payments", "devices", "production,prod_x,test1", "staging_area"],
+            # ... and never named like an environment: the roles' {prefix}-*-{env}-* patterns rely on it.
+            ["Transactions", "a,,b", "a-b", "a, b", "dev", "transactions,prod", "staging,x", "a,test,b"],
+        ),
         ("ReleaseVersion", ["1.4.0", "2024.06.01-rc1", "abc123f"], ["", "../x", "1 2"]),
         ("Schedule", ["", "cron(0 3 * * ? *)"], ["rate(1 day)", "0 3 * * ?"]),
         (
@@ -436,6 +441,22 @@ def test_customer_template_declares_the_data_lake(customer_template: dict[str, A
     assert rules["expire-noncurrent-versions"]["NoncurrentVersionExpiration"] == {
         "NoncurrentDays": {"Ref": "NoncurrentVersionExpireAfterDays"}
     }
+    # What a killed run left in _meta/staging/ (rows not yet pii-hashed): gone within days, versions and
+    # unfinished uploads too; never before a run could still be using it (a job run lasts at most 2 days).
+    assert rules["expire-staging"] == {
+        "Id": "expire-staging",
+        "Status": "Enabled",
+        "Prefix": "_meta/staging/",
+        "ExpirationInDays": {"Ref": "StagingExpireAfterDays"},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+    staging_days = customer_template["Parameters"]["StagingExpireAfterDays"]
+    longest_run_days = max(
+        customer_template["Parameters"][p]["MaxValue"]
+        for p in ("RawToProcessedTimeoutMinutes", "ProcessedToAnalyticsTimeoutMinutes")
+    ) / (24 * 60)
+    assert staging_days["MinValue"] > longest_run_days and staging_days["Default"] <= 7
     statements = customer_template["Resources"]["DataLakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     denied_encryption = [s for s in statements if s["Sid"] == "DenyUploadsNotEncryptedWithKms"]
     assert denied_encryption[0]["Condition"]["StringNotEquals"] == {"s3:x-amz-server-side-encryption": "aws:kms"}
@@ -572,9 +593,7 @@ def test_no_wildcard_action_anywhere(platform_template: dict[str, Any], customer
         "kms:TagResource",
         "kms:ListAliases",
         "glue:CreateSecurityConfiguration",
-        "glue:DeleteSecurityConfiguration",
         "glue:GetSecurityConfiguration",
-        "cloudformation:ListExports",
     }
     for template in (platform_template, customer_template):
         roles = resources_of_type(template, "AWS::IAM::Role")
@@ -588,13 +607,17 @@ def test_no_wildcard_action_anywhere(platform_template: dict[str, Any], customer
                 assert set(actions) <= no_resource_level, statement
 
 
-def test_deploy_role_can_read_exports_and_smoke_run_customer_workflows(platform_template: dict[str, Any]) -> None:
-    """What deploy/lib.sh (list-exports) and deploy/smoke.sh (start/get-workflow-run) call, and no more."""
+def test_deploy_role_can_read_its_platform_and_smoke_run_customer_workflows(platform_template: dict[str, Any]) -> None:
+    """What deploy/lib.sh (describe-stacks on its platform stack) and deploy/smoke.sh (start/get-workflow-run)
+    call, in this environment, and no more."""
     statements = {s["Sid"]: s for s in _statements(platform_template["Resources"]["GitHubDeployRole"]["Properties"])}
-    assert _as_list(statements["ReadStackExports"]["Action"]) == ["cloudformation:ListExports"]
+    outputs = statements["ReadThisPlatformsOutputs"]
+    assert _as_list(outputs["Action"]) == ["cloudformation:DescribeStacks"]
+    assert sub_text(outputs["Resource"]).endswith(":stack/${AWS::StackName}/*")
+    assert not [s for s in statements.values() if "cloudformation:ListExports" in _as_list(s["Action"])]
     smoke = statements["SmokeRunCustomerWorkflows"]
-    assert set(_as_list(smoke["Action"])) == {"glue:StartWorkflowRun", "glue:GetWorkflowRun", "glue:GetWorkflow"}
-    assert sub_text(smoke["Resource"]).endswith(":workflow/${Prefix}-*")
+    assert set(_as_list(smoke["Action"])) == {"glue:StartWorkflowRun", "glue:GetWorkflowRun"}
+    assert sub_text(smoke["Resource"]).endswith(":workflow/${Prefix}-*-${Env}-*")
 
 
 def test_customer_deployments_cannot_reach_the_platform(
@@ -610,10 +633,12 @@ def test_customer_deployments_cannot_reach_the_platform(
     statements = _statements(execution)
     for statement in statements:
         if statement["Effect"] == "Allow" and any(a.startswith("iam:") for a in _as_list(statement["Action"])):
-            assert sub_text(statement["Resource"]).endswith(":role/etl-lib-customer/${Prefix}-*"), statement["Sid"]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                assert ":role/etl-lib-customer/${Prefix}-*-${Env}-" in sub_text(resource), statement["Sid"]
     creating = next(s for s in statements if "iam:CreateRole" in _as_list(s["Action"]))
     assert creating["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": {"Ref": "CustomerRoleBoundary"}}}
-    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny" and s["Sid"] == "NeverChangeThePlatformKey"]
     assert deny["Resource"] == {"Fn::GetAtt": ["PlatformKey", "Arn"]}
     assert {"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:TagResource"} <= set(deny["Action"])
 
@@ -741,8 +766,11 @@ def test_alerts_topic_is_encrypted(deployed: dict[str, Any], moto_endpoint: str)
     assert attributes["KmsMasterKeyId"] == deployed["platform"]["PlatformKeyArn"]
 
 
-def test_deploy_role_trusts_only_the_repository_branch(deployed: dict[str, Any], moto_endpoint: str) -> None:
-    """The GitHub role: web identity from GitHub's OIDC provider, for one repository and branch."""
+def test_deploy_role_trusts_only_the_repository_environment_and_workflow(
+    deployed: dict[str, Any], moto_endpoint: str
+) -> None:
+    """The GitHub role: web identity from GitHub's OIDC provider, for one repository, its GitHub environment
+    named like Env (GitHubEnvironment left empty), and deploy.yml run from main or a v* tag."""
     role = _client("iam", moto_endpoint).get_role(RoleName="etl-dev-github-deploy")["Role"]
     assert role["Arn"] == deployed["platform"]["GitHubDeployRoleArn"]
     (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
@@ -750,7 +778,13 @@ def test_deploy_role_trusts_only_the_repository_branch(deployed: dict[str, Any],
     assert statement["Principal"]["Federated"].endswith(":oidc-provider/token.actions.githubusercontent.com")
     assert statement["Condition"]["StringEquals"] == {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-        "token.actions.githubusercontent.com:sub": "repo:example-org/etl_lib:ref:refs/heads/main",
+        "token.actions.githubusercontent.com:sub": "repo:example-org/etl_lib:environment:dev",
+    }
+    assert statement["Condition"]["StringLike"] == {
+        "token.actions.githubusercontent.com:job_workflow_ref": [
+            "example-org/etl_lib/.github/workflows/deploy.yml@refs/heads/main",
+            "example-org/etl_lib/.github/workflows/deploy.yml@refs/tags/v*",
+        ]
     }
 
 
@@ -803,19 +837,25 @@ def test_glue_role_is_confined_to_the_customer(deployed: dict[str, Any], moto_en
     s3_resources = [
         resource
         for s in document["Statement"]
-        if any(action.startswith("s3:") for action in _as_list(s["Action"]))
+        if s["Effect"] == "Allow" and any(action.startswith("s3:") for action in _as_list(s["Action"]))
         for resource in _as_list(s["Resource"])
     ]
     artifacts = deployed["platform"]["ArtifactsBucketName"]
+    lake = "arn:aws:s3:::etl-acme-dev-datalake"
     assert sorted(s3_resources) == sorted(
         [
-            "arn:aws:s3:::etl-acme-dev-datalake",
-            "arn:aws:s3:::etl-acme-dev-datalake/*",
+            lake,
+            f"{lake}/*",  # read: raw/ included
+            *(f"{lake}/{area}/*" for area in ("processed", "rejected", "analytics-ready", "receipts", "_meta")),
             f"arn:aws:s3:::{artifacts}/releases/1.4.0/etl_lib-1.4.0.gluewheels.zip",
             f"arn:aws:s3:::{artifacts}/releases/1.4.0/glue_jobs/*",
             f"arn:aws:s3:::{artifacts}/releases/1.4.0/specs/acme/*",
         ]
     )
+    assert _as_list(statements["ReadTheDataLake"]["Action"]) == ["s3:GetObject"]
+    raw = statements["NeverWriteTheDeliveryArea"]
+    assert raw["Effect"] == "Deny" and raw["Resource"] == f"{lake}/raw/*"
+    assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(_as_list(raw["Action"]))
     assert statements["PublishAlerts"]["Resource"] == deployed["platform"]["AlertsTopicArn"]
 
 

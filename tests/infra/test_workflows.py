@@ -156,14 +156,73 @@ def steps_of(doc: dict) -> Iterator[tuple[str, dict]]:
             yield job_id, step
 
 
-def test_every_action_is_pinned_to_a_version() -> None:
-    """``uses:`` names a major version or a commit, never a moving branch."""
-    for name in ("ci.yml", "deploy.yml"):
-        for job_id, step in steps_of(load_workflow(name)):
-            if "uses" in step:
-                ref = step["uses"].split("@")[-1]
-                pinned = ref.startswith("v") and ref[1:].split(".")[0].isdigit()
-                assert pinned or len(ref) == 40, (name, job_id, ref)
+# `uses: owner/repo[/path]@<full commit> # vX.Y.Z`: a tag or branch can be moved to other code, a
+# commit cannot; the comment says which release the commit is. Local actions (./...) are the repository's.
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>[^\s#]+)\s*(?:#\s*(?P<comment>.*?))?\s*$")
+PINNED = re.compile(r"^(?P<action>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:/[^@\s]+)?)@(?P<sha>[0-9a-f]{40})$")
+VERSION_COMMENT = re.compile(r"^v\d+\.\d+\.\d+$")
+
+
+def pin_problems(text: str, name: str = "workflow") -> tuple[list[str], dict[str, set[tuple[str, str]]]]:
+    """What is wrong with the ``uses:`` lines of a workflow, and action -> {(commit, version)} of the rest."""
+    problems: list[str] = []
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        match = USES_LINE.match(line)
+        if not match:
+            continue
+        ref, comment = match["ref"].strip("'\""), match["comment"] or ""
+        if ref.startswith("./"):
+            continue
+        pinned = PINNED.match(ref)
+        if not pinned:
+            problems.append(f"{name}:{number}: {ref} is not owner/repo@<40-hex commit>")
+        elif not VERSION_COMMENT.match(comment):
+            problems.append(f"{name}:{number}: {ref} has no '# vX.Y.Z' comment")
+        else:
+            pins.setdefault(pinned["action"], set()).add((pinned["sha"], comment))
+    return problems, pins
+
+
+def test_every_action_is_pinned_to_a_full_commit() -> None:
+    """Every ``uses:`` of every workflow (steps and reusable workflows) is ``owner/repo@<40-hex commit>``
+    with a ``# vX.Y.Z`` comment, except local ``./`` actions; one action is pinned to one commit everywhere."""
+    all_pins: dict[str, set[tuple[str, str]]] = {}
+    counted = 0
+    for path in WORKFLOWS:
+        text = path.read_text()
+        problems, pins = pin_problems(text, path.name)
+        assert problems == []
+        for action, found in pins.items():
+            all_pins.setdefault(action, set()).update(found)
+        # The line scan saw every uses: YAML sees (a multi-line or flow-style one would slip past it).
+        doc = yaml.safe_load(text)
+        in_yaml = [s["uses"] for job in doc["jobs"].values() for s in job.get("steps", []) if "uses" in s]
+        in_yaml += [job["uses"] for job in doc["jobs"].values() if "uses" in job]
+        assert len(in_yaml) == len([ln for ln in text.splitlines() if USES_LINE.match(ln)]), path.name
+        counted += len(in_yaml)
+    assert counted >= 10
+    assert {a: v for a, v in all_pins.items() if len(v) > 1} == {}
+    assert set(all_pins) >= {"actions/checkout", "aws-actions/configure-aws-credentials"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/checkout@main",
+        "      - uses: actions/checkout@11bd719  # v4.2.2",
+        "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683",
+        "      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4",
+        "    uses: octo-org/workflows/.github/workflows/x.yml@main",
+        "      - uses: docker://alpine:3.20",
+    ],
+)
+def test_the_pin_check_refuses_tags_branches_short_commits_and_missing_versions(line: str) -> None:
+    """The check can fail: each of these is reported; a local action and a pinned one are not."""
+    assert pin_problems(f"steps:\n{line}\n")[0]
+    good = "      - uses: ./.github/actions/x\n      - uses: a/b@" + "0" * 40 + " # v1.2.3\n"
+    assert pin_problems(good) == ([], {"a/b": {("0" * 40, "v1.2.3")}})
 
 
 def test_ci_lints_tests_and_keeps_the_glue_bundle() -> None:
@@ -393,6 +452,8 @@ def test_specs_lists_each_customer_dataset_and_its_file(root: Path) -> None:
         (("environments: [dev]", "environments: [qa]"), r"environments \['qa'\]: expected a non-empty list"),
         (("parameters: {NotifyOn: all}", "parameters: {Env: prod}"), r"parameters: Env are set for you"),
         (("prefix: acme1", "prefix: Acme"), r"prefix 'Acme': expected 2-20 lower-case letters"),
+        (("datasets: [invoices]", "datasets: [prod]"), r"\(globex\): dataset 'prod' is named like an environment"),
+        (("datasets: [invoices]", "datasets: [test]"), r"dataset 'test' is named like an environment"),
     ],
 )
 def test_mistakes_in_customers_yaml_are_one_line_errors(root: Path, change: tuple[str, str], message: str) -> None:
@@ -402,6 +463,20 @@ def test_mistakes_in_customers_yaml_are_one_line_errors(root: Path, change: tupl
     with pytest.raises(deploy_plan.PlanError, match=message) as error:
         deploy_plan.load_plan(path, root)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_delivery_rule_name_longer_than_eventbridge_allows_is_refused(root: Path) -> None:
+    """{prefix}-{customer}-{env}-{dataset} names the dataset's EventBridge rule: 64 characters at most."""
+    longest = "d" * (64 - len("acme1-globex-dev-"))
+    for name, fits in ((longest, True), (longest + "x", False)):
+        spec = root / "deploy" / "specs" / "globex" / f"{name}.yaml"
+        spec.write_text(SPEC.format(name=name))
+        path = write_config(root, CONFIG.replace("datasets: [invoices]", f"datasets: [{name}]"))
+        if fits:
+            assert deploy_plan.load_plan(path, root).customers[1].datasets == (name,)
+            continue
+        with pytest.raises(deploy_plan.PlanError, match=r"\(globex\): dataset 'd+x' in dev: its delivery rule"):
+            deploy_plan.load_plan(path, root)
 
 
 def test_a_spec_naming_another_dataset_is_refused(root: Path) -> None:
@@ -592,7 +667,8 @@ MANIFEST = json.dumps(
         "customers": {"northwind": ["accounts", "clients", "transactions"]},
     }
 )
-EXPORTS = [["etllib-dev-123-artifacts", 0], ["arn:aws:iam::123:role/etllib-dev-cfn-exec", 0]]
+# The platform stack's outputs, as `describe-stacks` answers deploy/lib.sh's platform_output in turn.
+OUTPUTS = [["etllib-dev-123-artifacts", 0], ["arn:aws:iam::123:role/etllib-dev-cfn-exec", 0]]
 
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -616,7 +692,7 @@ def bundle_dir(tmp_path: Path) -> Path:
 
 def test_publish_uploads_the_release_and_its_manifest_last(aws: FakeAws, bundle_dir: Path) -> None:
     """The Glue bundle, its job scripts, every spec of the environment under releases/{version}/; manifest.json last."""
-    answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[NOT_FOUND, 1], ["", 0]]}
+    answers = {"cloudformation describe-stacks": OUTPUTS[:1], "s3 cp": [[NOT_FOUND, 1], ["", 0]]}
     result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, GLUE_BUNDLE_DIR=str(bundle_dir))
     assert result.returncode == 0, result.stderr
     uploads = [e for e in aws.entries() if e["args"][:2] == ["s3", "cp"]][1:]
@@ -641,12 +717,12 @@ def test_publish_uploads_the_release_and_its_manifest_last(aws: FakeAws, bundle_
 def test_publish_never_replaces_a_release(aws: FakeAws, bundle_dir: Path) -> None:
     """Published from the same commit: kept as it is. From another commit: refused."""
     same = json.dumps({"commit": COMMIT})
-    answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[same, 0]]}
+    answers = {"cloudformation describe-stacks": OUTPUTS[:1], "s3 cp": [[same, 0]]}
     result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, GLUE_BUNDLE_DIR=str(bundle_dir))
     assert result.returncode == 0 and "already published from" in result.stderr
     assert len([c for c in aws.calls() if c[:2] == ["s3", "cp"]]) == 1
     other = json.dumps({"commit": "f" * 40})
-    answers = {"cloudformation list-exports": EXPORTS[:1], "s3 cp": [[other, 0]]}
+    answers = {"cloudformation describe-stacks": OUTPUTS[:1], "s3 cp": [[other, 0]]}
     result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, GLUE_BUNDLE_DIR=str(bundle_dir))
     assert result.returncode == 1 and f"release v9 was published from commit {'f' * 40}" in result.stderr
 
@@ -690,11 +766,11 @@ def test_publish_uploads_what_the_customer_template_runs() -> None:
     assert all(f'"$glue/{script}"' in publish for script in JOB_SCRIPTS)
 
 
-# What `aws` answers to a customer deploy that goes through: exports, the manifest, the stack status.
+# What `aws` answers to a customer deploy that goes through: the platform's outputs, then the
+# customer stack's status (both describe-stacks), and the manifest.
 CUSTOMER_DEPLOY_ANSWERS = {
-    "cloudformation list-exports": EXPORTS,
+    "cloudformation describe-stacks": [*OUTPUTS, ["UPDATE_COMPLETE", 0]],
     "s3 cp": [[MANIFEST, 0]],
-    "cloudformation describe-stacks": [["UPDATE_COMPLETE", 0]],
 }
 
 
@@ -752,17 +828,40 @@ def test_customer_sh_explains_a_failed_deploy_and_fails(aws: FakeAws) -> None:
 def test_customer_sh_refuses_an_unpublished_release_and_a_stuck_stack(aws: FakeAws) -> None:
     """No manifest: nothing is deployed. ROLLBACK_COMPLETE: says how to clear it."""
     result = aws.run(
-        "customer.sh", "dev", "northwind", "v9", answers={"cloudformation list-exports": EXPORTS, "s3 cp": [["", 1]]}
+        "customer.sh", "dev", "northwind", "v9", answers={"cloudformation describe-stacks": OUTPUTS, "s3 cp": [["", 1]]}
     )
     assert result.returncode == 1 and "release v9 is not published" in result.stderr
     assert not any(c[:2] == ["cloudformation", "deploy"] for c in aws.calls())
     answers = {
-        "cloudformation list-exports": EXPORTS,
+        "cloudformation describe-stacks": [*OUTPUTS, ["ROLLBACK_COMPLETE", 0]],
         "s3 cp": [[MANIFEST, 0]],
-        "cloudformation describe-stacks": [["ROLLBACK_COMPLETE", 0]],
     }
     result = aws.run("customer.sh", "dev", "northwind", "v9", answers=answers)
     assert result.returncode == 1 and "delete-stack --stack-name etllib-northwind-dev" in result.stderr
+
+
+def test_scripts_read_only_their_own_environments_platform_stack(aws: FakeAws) -> None:
+    """The platform's outputs come from describe-stacks on etl-lib-platform-{env}, the one stack of the
+    environment the deploy role may read; never from list-exports (every environment's exports)."""
+    result = aws.run("customer.sh", "dev", "northwind", "v9", answers=CUSTOMER_DEPLOY_ANSWERS)
+    assert result.returncode == 0, result.stderr
+    reads = [c for c in aws.calls() if c[:2] == ["cloudformation", "describe-stacks"]]
+    stacks = [c[c.index("--stack-name") + 1] for c in reads]
+    assert stacks == ["etl-lib-platform-dev", "etl-lib-platform-dev", "etllib-northwind-dev"]
+    queries = [c[c.index("--query") + 1] for c in reads[:2]]
+    assert "OutputKey=='ArtifactsBucketName'" in queries[0]
+    assert "OutputKey=='CloudFormationExecutionRoleArn'" in queries[1]
+    assert not [c for c in aws.calls() if c[1:2] == ["list-exports"]]
+    for script in SCRIPTS:
+        assert "list-exports" not in script.read_text(), script.name
+    gone = (
+        "An error occurred (ValidationError) when calling the DescribeStacks operation: Stack with id x does not exist"
+    )
+    result = aws.run("customer.sh", "dev", "northwind", "v9", answers={"cloudformation describe-stacks": [[gone, 254]]})
+    assert result.returncode == 1
+    assert "platform stack etl-lib-platform-dev not found in eu-west-1: deploy it first" in result.stderr
+    result = aws.run("customer.sh", "dev", "northwind", "v9", answers={"cloudformation describe-stacks": [["None", 0]]})
+    assert result.returncode == 1 and "etl-lib-platform-dev has no output ArtifactsBucketName" in result.stderr
 
 
 def smoke_answers(*states: str) -> dict[str, list[list]]:

@@ -84,19 +84,28 @@ def test_derived_columns_use_typed_values(spark) -> None:
 
 
 def test_latest_row_per_key_wins_with_deterministic_ties(spark) -> None:
-    t1, t2 = dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 1)
-    schema = "id string, v string, updated date, _ingested_at timestamp, _source_file string, _source_row long"
+    t1, t2, t3 = dt.datetime(2024, 1, 1), dt.datetime(2024, 2, 1), dt.datetime(2024, 3, 1)
+    schema = (
+        "id string, v string, updated date, _delivered_at timestamp, _ingested_at timestamp, "
+        "_source_file string, _source_row long"
+    )
     rows = [
-        ("k1", "old", dt.date(2024, 1, 1), t2, "raw/b.csv", 1),
-        ("k1", "new", dt.date(2024, 3, 1), t1, "raw/a.csv", 1),
-        ("k2", "first-file", None, t1, "raw/a.csv", 5),
-        ("k2", "later-file", None, t2, "raw/a.csv", 1),
-        ("k3", "line-2", None, t1, "raw/a.csv", 2),
-        ("k3", "line-9", None, t1, "raw/a.csv", 9),
+        ("k1", "old", dt.date(2024, 1, 1), t2, t2, "raw/b.csv", 1),
+        ("k1", "new", dt.date(2024, 3, 1), t1, t1, "raw/a.csv", 1),
+        # Delivered first but processed last (a retry): the later delivery still wins.
+        ("k2", "first-delivery", None, t1, t3, "raw/a.csv", 5),
+        ("k2", "later-delivery", None, t2, t1, "raw/b.csv", 1),
+        ("k3", "line-2", None, t1, t1, "raw/a.csv", 2),
+        ("k3", "line-9", None, t1, t1, "raw/a.csv", 9),
+        # A row written before _delivered_at existed counts by its ingestion time.
+        ("k4", "legacy", None, None, t3, "raw/a.csv", 1),
+        ("k4", "delivered", None, t2, t2, "raw/c.csv", 1),
     ]
     df = spark.createDataFrame(rows, schema)
     by_updated = df.transform(keep_latest_per_key(["id"], "updated")).select("id", "v")
-    expected = spark.createDataFrame([("k1", "new"), ("k2", "later-file"), ("k3", "line-9")], "id string, v string")
+    expected = spark.createDataFrame(
+        [("k1", "new"), ("k2", "later-delivery"), ("k3", "line-9"), ("k4", "legacy")], "id string, v string"
+    )
     assert_df_equality(by_updated, expected, ignore_row_order=True)
     # Shuffled input gives the same winners.
     shuffled = df.orderBy(F.rand(7)).transform(keep_latest_per_key(["id"], "updated")).select("id", "v")
