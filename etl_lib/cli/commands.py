@@ -29,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         notify_on=args.notify_on,
         catalog_database=args.catalog_database,
         progress=not args.json,
-        claim_timeout_s=60 * args.claim_timeout_minutes if args.claim_timeout_minutes else None,
+        claim_timeout_s=None if args.claim_timeout_minutes is None else 60 * args.claim_timeout_minutes,
     )
     summary = run_dataset(ctx, stage=args.stage, sources=args.source)
     if args.json:

@@ -37,6 +37,7 @@ from etl_lib.ledger.base import (
     FileStatus,
     Ledger,
     RunRecord,
+    check_expected,
     check_lease,
     claimed_record,
 )
@@ -162,7 +163,11 @@ class DynamoLedger(Ledger):
             current = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **item}
             self._call("save_file", self.table.put_item, Item=current)
         else:
-            self._put_if_unchanged("save_file", record, expected, "the ledger record changed under this run")
+            try:
+                self._put_if_unchanged("save_file", record, expected, "the ledger record changed under this run")
+            except ClaimConflict:
+                check_expected(self.get_file(record.dataset, record.source_key), expected, record.source_key)
+                raise
         self._call("save_file", self.table.put_item, Item=history)
 
     def acquire_lease(self, dataset: str, name: str, holder: str, ttl_s: float) -> None:

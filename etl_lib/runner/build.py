@@ -50,7 +50,7 @@ def build_context(
         notifier=open_notifier(storage, alerts_topic_arn, customer, notify_on),
         catalog=open_catalog(spark, storage, catalog_database),
         progress=progress,
-        stale_claim_after_s=claim_timeout_s or DEFAULT_STALE_CLAIM_S,
+        stale_claim_after_s=DEFAULT_STALE_CLAIM_S if claim_timeout_s is None else claim_timeout_s,
     )
 
 

@@ -225,11 +225,10 @@ def _processed_to_analytics(ctx: RunContext) -> int:
             with spark_errors(f"analytics-ready/{ctx.dataset}"):
                 written = publish_analytics(ctx, pending)
             for record in pending:
-                done = record.evolve(dirty_partitions=(), run_id=record.run_id)
+                # A failed re-delivery keeps its status; only its earlier version's rows were pending.
+                status = "published" if record.status == "processed" else record.status
                 try:
-                    ctx.ledger.save_file(
-                        done.evolve(status="published") if record.status == "processed" else done, record
-                    )
+                    ctx.ledger.save_file(record.evolve(status=status, dirty_partitions=()), expected=record)
                 except ClaimConflict as exc:
                     log.warning("stays pending for the next analytics run: %s", exc)
             ctx.storage.delete([intent_key(ctx)])

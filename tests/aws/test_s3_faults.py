@@ -143,3 +143,27 @@ def test_no_such_table_or_bucket_fails_the_run_in_one_line(spark, aws: str, caps
     assert main([*args, "--lake", "s3://no-such-bucket-here", "--ledger", f"dynamodb://{table}"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]] and "cannot list s3://no-such-bucket-here/raw/tx/: NoSuchBucket" in err[0]
+
+
+def test_a_catalog_update_that_failed_is_retried_when_nothing_new_arrived(spark, aws: str, fault_proxy) -> None:
+    import boto3
+
+    bucket, table = make_bucket(), create_table("ledger")
+    boto3.client("glue").create_database(DatabaseInput={"Name": "acme_dev"})
+    deliver_s3(bucket, {"jan.csv": JAN})
+    spec = parse_spec(yaml.safe_load(SPEC), "tx.yaml")
+
+    def run():  # type: ignore[no-untyped-def]
+        ctx = build_context(
+            spark, spec, f"s3://{bucket}", f"dynamodb://{table}", customer="c1", catalog_database="acme_dev"
+        )
+        return run_dataset(ctx)
+
+    fault_proxy.add(Rule(action="500", target="AWSGlue.UpdateTable"))
+    fault_proxy.add(Rule(action="500", target="AWSGlue.CreateTable"))
+    with pytest.raises(TransientError, match=r"cannot register table acme_dev\.tx in the Glue Data Catalog"):
+        run()
+    fault_proxy.clear()
+    summary = run()
+    assert (summary.status, summary.report.run.files) == ("succeeded", 0)
+    assert boto3.client("glue").get_table(DatabaseName="acme_dev", Name="tx")["Table"]["Name"] == "tx"
