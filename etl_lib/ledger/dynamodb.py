@@ -126,10 +126,16 @@ class DynamoLedger(Ledger):
     def _put_if_unchanged(self, what: str, record: FileRecord, seen: FileRecord | None, conflict: str) -> None:
         """Put the file item only if it is still ``seen`` (absent when None); else ``ClaimConflict``."""
         item = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **_item(record)}
-        if seen is None:
+        values = None if seen is None else {":seen": seen.updated_at.isoformat()}
+        if not self._put_if(what, item, "updated_at = :seen", values):
+            raise ClaimConflict(f"{record.source_key}: {conflict}")
+
+    def _put_if(self, what: str, item: dict[str, Any], condition: str, values: dict[str, Any] | None) -> bool:
+        """Put ``item`` if ``condition`` holds over the stored one (``values`` None: only if there is none).
+
+        Returns False when the condition failed (another writer came first)."""
+        if values is None:
             condition, values = "attribute_not_exists(pk)", {}
-        else:
-            condition, values = "updated_at = :seen", {":seen": seen.updated_at.isoformat()}
         try:
             self._call(
                 what,
@@ -140,8 +146,9 @@ class DynamoLedger(Ledger):
             )
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise ClaimConflict(f"{record.source_key}: {conflict}") from None
+                return False
             raise
+        return True
 
     def run_is_live(self, run_id: str) -> bool:
         """False once the claiming run recorded its end (a failed run frees its claims at once)."""
@@ -177,22 +184,9 @@ class DynamoLedger(Ledger):
         current = None if item is None else (str(item["holder"]), float(item["expires_at"]))
         check_lease(dataset, name, holder, current, self.run_is_live)
         new = {**key, "holder": holder, "expires_at": Decimal(str(round(time.time() + ttl_s, 3)))}
-        if item is None:
-            condition, values = "attribute_not_exists(pk)", {}
-        else:
-            condition, values = "holder = :h AND expires_at = :e", {":h": item["holder"], ":e": item["expires_at"]}
-        try:
-            self._call(
-                "lease",
-                self.table.put_item,
-                Item=new,
-                ConditionExpression=condition,
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
-        except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise LeaseHeld(f"{dataset}: the {name} lease was taken concurrently by another run") from None
-            raise
+        seen = None if item is None else {":h": item["holder"], ":e": item["expires_at"]}
+        if not self._put_if("lease", new, "holder = :h AND expires_at = :e", seen):
+            raise LeaseHeld(f"{dataset}: the {name} lease was taken concurrently by another run")
 
     def release_lease(self, dataset: str, name: str, holder: str) -> None:
         """Delete the lease item if ``holder`` still has it."""

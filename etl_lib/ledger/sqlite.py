@@ -14,6 +14,7 @@ transient (``LedgerUnavailable``), anything else terminal (``LedgerError``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -21,7 +22,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, TypeVar
@@ -126,6 +127,21 @@ class SqliteLedger(Ledger):
                 if column not in have:
                     self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
+    @contextlib.contextmanager
+    def _immediate(self, what: str) -> Iterator[None]:
+        """One write transaction that holds SQLite's write lock from its start (so reads in it
+        cannot be overtaken by another process); rolled back on any error, SQLite's translated."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"ledger {self.path}: {what}") from None
+
     def _check(self, operation: str, subject: str = "") -> None:
         self.faults.check(f"ledger.{operation}", subject, LedgerUnavailable, LedgerError)
 
@@ -149,18 +165,10 @@ class SqliteLedger(Ledger):
     ) -> FileRecord | None:
         """Claim a file in one immediate transaction (see ``Ledger.claim_file``)."""
         self._check("claim_file", record.source_key)
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                current = self.get_file(record.dataset, record.source_key)
-                claimed = claimed_record(current, record, stale_after_s, self.run_is_live, planned)
-                self._upsert("files", _to_row(claimed))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise _translate(exc, f"ledger {self.path}: claim of {record.source_key} failed") from None
+        with self._immediate(f"claim of {record.source_key} failed"):
+            current = self.get_file(record.dataset, record.source_key)
+            claimed = claimed_record(current, record, stale_after_s, self.run_is_live, planned)
+            self._upsert("files", _to_row(claimed))
         return current
 
     def run_is_live(self, run_id: str) -> bool:
@@ -185,22 +193,14 @@ class SqliteLedger(Ledger):
     def save_file(self, record: FileRecord, expected: FileRecord | None = None) -> None:
         """Store the new state of a file (if still ``expected``) and append it to the history."""
         self._check("save_file", f"{record.status} {record.source_key}")
-        try:
-            row = _to_row(record)
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                if expected is not None:
-                    check_expected(self.get_file(record.dataset, record.source_key), expected, record.source_key)
-                self._upsert("files", row)
-                self._conn.execute(
-                    f"INSERT INTO file_history ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise _translate(exc, f"ledger {self.path}: cannot save {record.source_key}") from None
+        row = _to_row(record)
+        with self._immediate(f"cannot save {record.source_key}"):
+            if expected is not None:
+                check_expected(self.get_file(record.dataset, record.source_key), expected, record.source_key)
+            self._upsert("files", row)
+            self._conn.execute(
+                f"INSERT INTO file_history ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
+            )
 
     @_locked
     def files(
@@ -219,24 +219,16 @@ class SqliteLedger(Ledger):
     def acquire_lease(self, dataset: str, name: str, holder: str, ttl_s: float) -> None:
         """Hold the lease in one immediate transaction (see ``Ledger.acquire_lease``)."""
         self._check("acquire_lease", f"{dataset} {name}")
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._conn.execute(
-                    "SELECT holder, expires_at FROM leases WHERE dataset = ? AND name = ?", (dataset, name)
-                ).fetchone()
-                current = None if row is None else (row["holder"], float(row["expires_at"]))
-                check_lease(dataset, name, holder, current, self.run_is_live)
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO leases (dataset, name, holder, expires_at) VALUES (?, ?, ?, ?)",
-                    (dataset, name, holder, time.time() + ttl_s),
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise _translate(exc, f"ledger {self.path}: cannot take the {name} lease of {dataset}") from None
+        with self._immediate(f"cannot take the {name} lease of {dataset}"):
+            row = self._conn.execute(
+                "SELECT holder, expires_at FROM leases WHERE dataset = ? AND name = ?", (dataset, name)
+            ).fetchone()
+            current = None if row is None else (row["holder"], float(row["expires_at"]))
+            check_lease(dataset, name, holder, current, self.run_is_live)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO leases (dataset, name, holder, expires_at) VALUES (?, ?, ?, ?)",
+                (dataset, name, holder, time.time() + ttl_s),
+            )
 
     @_locked
     def release_lease(self, dataset: str, name: str, holder: str) -> None:
