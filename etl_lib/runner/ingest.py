@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 from etl_lib.errors import ClaimConflict, EtlError, ReconciliationError, SourceFileError, TransientError
 from etl_lib.ledger.base import FileRecord
@@ -229,14 +230,33 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
     return done
 
 
+def has_undecodable_text(rows: DataFrame) -> Column:
+    """True for a record whose raw values hold U+FFFD: bytes the declared encoding could not decode
+    (Spark replaces them silently; a file is never published with them)."""
+    raw = rows.schema[RAW].dataType
+    fields = [F.col(f"{RAW}.`{name}`") for name in getattr(raw, "names", [])] + [F.col(CORRUPT)]
+    return F.greatest(*[F.coalesce(F.instr(c, "\ufffd"), F.lit(0)) for c in fields], F.lit(0)) > 0
+
+
 def _stage(
     ctx: RunContext, key: str, delivered_at: float | None, stage_valid: str, stage_rejected: str, stage_index: str
 ) -> Staged:
     """Read the file once (cached), check it, write valid and rejected rows (and its keys) to staging."""
     rows = validated_rows(ctx, key, datetime.now(UTC), delivered_at).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        # Counts per (valid, year, month): a handful of rows of metadata, not data.
-        stats = rows.groupBy(is_valid().alias("valid"), "year", "month").count().collect()
+        # Counts per (valid, year, month), and the first record whose bytes did not decode:
+        # a handful of rows of metadata, not data, in the one pass that counts.
+        stats = (
+            rows.groupBy(is_valid().alias("valid"), "year", "month")
+            .agg(F.count(F.lit(1)).alias("count"), F.min(F.when(has_undecodable_text(rows), F.col("_source_row"))))
+            .collect()
+        )
+        undecodable = [r[4] for r in stats if r[4] is not None]
+        if undecodable:
+            raise SourceFileError(
+                key,
+                f"not valid {ctx.spec.source.encoding} in record {min(undecodable)}: check source.encoding in the spec",
+            )
         rows_in = sum(r["count"] for r in stats)
         rows_valid = sum(r["count"] for r in stats if r["valid"])
         partitions = sorted({f"year={r['year']}/month={r['month']}" for r in stats if r["valid"]})

@@ -148,3 +148,15 @@ def test_the_cli_takes_the_stale_claim_limit(spark, lake: Path, tmp_path: Path, 
     assert main(args) == 0 and json.loads(capsys.readouterr().out)["files"] == 0  # a live claim: skipped
     assert main([*args, "--claim-timeout-minutes", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["files"] == 1  # taken over at once
+
+
+def test_bytes_past_the_first_megabyte_that_do_not_decode_fail_the_file(spark, lake: Path) -> None:
+    rows = "".join(f"T{n},2024-01-05 00:00:00,1.00,a@x\n" for n in range(40_000))  # over 1 MB
+    body = ("tx_id,ts,amount,email\n" + rows).encode() + b"Caf\xe9,2024-01-05 00:00:00,1.00,a@x\n"
+    deliver(lake, "tx", "big.csv", body)
+    [record] = run_dataset(ctx_for(spark, lake)).report.files
+    assert (record.status, record.error) == (
+        "failed",
+        "raw/tx/big.csv: not valid utf-8 in record 40001: check source.encoding in the spec",
+    )
+    assert not (lake / "processed").exists()
