@@ -141,12 +141,13 @@ def earlier_intent(ctx: RunContext) -> set[str]:
         return set(json.loads(handle.read().decode("utf-8")))
 
 
-def publish_analytics(ctx: RunContext, pending: list[FileRecord]) -> int:
-    """Rewrite the affected partitions of analytics-ready; return the rows written.
+def publish_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[str]) -> int:
+    """Rewrite the affected partitions of analytics-ready, and ``unfinished`` (an earlier run's
+    intent); return the rows written.
 
     The caller removes the intent (``intent_key``) once the pending files are recorded as published.
     """
-    affected = (affected_partitions(ctx, pending) if pending else set()) | earlier_intent(ctx)
+    affected = (affected_partitions(ctx, pending) if pending else set()) | unfinished
     if not affected:
         return 0
     ctx.storage.write_text(intent_key(ctx), json.dumps(sorted(affected)))

@@ -160,10 +160,7 @@ def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
 
 def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None) -> FileRecord:
     key = task.source.key
-    fid = file_id(key)
-    stage_valid = ctx.staging_prefix(fid, "processed")
-    stage_rejected = ctx.staging_prefix(fid, "rejected")
-    stage_index = ctx.staging_prefix(fid, "key_index")
+    stage_valid, stage_rejected, stage_index = staging_folders(ctx, key)
     with spark_errors(key):
         staged = _stage(ctx, key, claimed.delivered_at, stage_valid, stage_rejected, stage_index)
         written_valid = _count_lines(ctx, stage_valid)
@@ -182,6 +179,13 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
         raise FileDeferred(claimed, exc) from None
 
 
+def staging_folders(ctx: RunContext, key: str) -> tuple[str, str, str]:
+    """This run's staging folders of a file: valid rows, rejected rows, key index."""
+    fid = file_id(key)
+    valid, rejected, index = (ctx.staging_prefix(fid, part) for part in ("processed", "rejected", "key_index"))
+    return valid, rejected, index
+
+
 @dataclass(frozen=True)
 class Staged:
     """What a file's staging holds: its counts, the partitions of its valid rows, check warnings."""
@@ -195,9 +199,7 @@ class Staged:
 def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, staged: Staged) -> FileRecord:
     """Replace the file's earlier outputs with the staged ones and record the outcome."""
     fid = file_id(claimed.source_key)
-    stage_valid = ctx.staging_prefix(fid, "processed")
-    stage_rejected = ctx.staging_prefix(fid, "rejected")
-    stage_index = ctx.staging_prefix(fid, "key_index")
+    stage_valid, stage_rejected, stage_index = staging_folders(ctx, claimed.source_key)
     partitions = staged.partitions
     # Intent first: if we die while replacing files, a rerun knows where to clean.
     old_partitions = set(claimed.partitions) | set(claimed.dirty_partitions)

@@ -219,11 +219,12 @@ def _processed_to_analytics(ctx: RunContext) -> int:
     try:
         pending = pending_files(ctx)
         written = 0
-        if pending or earlier_intent(ctx):
+        unfinished = earlier_intent(ctx)
+        if pending or unfinished:
             if ctx.progress:
                 print(f"analytics-ready: {len(pending)} new or changed file(s)", file=sys.stderr, flush=True)
             with spark_errors(f"analytics-ready/{ctx.dataset}"):
-                written = publish_analytics(ctx, pending)
+                written = publish_analytics(ctx, pending, unfinished)
             for record in pending:
                 # A failed re-delivery keeps its status; only its earlier version's rows were pending.
                 status = "published" if record.status == "processed" else record.status
