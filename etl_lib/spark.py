@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Observation, SparkSession
 
 # Settings the transforms depend on; applied to any session, Glue's included.
 SESSION_CONF = {
@@ -140,3 +140,22 @@ def _s3a_credentials() -> dict[str, str]:
     else:
         settings["fs.s3a.aws.credentials.provider"] = "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
     return settings
+
+
+def observed(spark: SparkSession, observation: Observation, timeout_s: float = 60.0) -> dict[str, Any] | None:
+    """The metrics ``observation`` collected during the action that just ran, or None when
+    Spark never delivers them.
+
+    ``Observation.get`` waits forever in that case, which happens when the optimiser proves
+    the observed rows empty and drops the observation. So: wait until Spark's listeners have
+    seen the action's end (where metrics are delivered), then look without waiting.
+    """
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(int(timeout_s * 1000))
+    jo = observation._jo
+    if jo is None:
+        return None
+    field = jo.getClass().getDeclaredField("metrics")
+    field.setAccessible(True)
+    if not field.get(jo).isDefined():
+        return None
+    return dict(observation.get)

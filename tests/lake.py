@@ -54,3 +54,14 @@ def lake_files(storage: Storage, dataset: str) -> list[str]:
             if not name.startswith((".", "_")):
                 found.append(obj.key)
     return sorted(found)
+
+
+def key_index_rows(spark: SparkSession, storage: Storage, dataset: str) -> list[str]:
+    """The rows of the dataset's current key index generation, sorted (empty when there is none)."""
+    pointer = f"_meta/key_index/{dataset}/current.json"
+    if not storage.exists(pointer):
+        return []
+    with storage.open(pointer) as handle:
+        generation = json.loads(handle.read().decode("utf-8"))["generation"]
+    frame = spark.read.parquet(storage.uri(f"_meta/key_index/{dataset}/{generation}"))
+    return sorted(json.dumps(r.asDict(), sort_keys=True) for r in frame.collect())

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from etl_lib.cli.output import file_table, table
+from etl_lib.cli.output import compact_table, file_table, table
 from etl_lib.config import open_ledger, open_storage
 from etl_lib.errors import ConfigError
 from etl_lib.spec.load import load_spec
@@ -43,6 +43,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{run.rows_valid} valid, {run.rows_rejected} rejected, {run.rows_analytics} analytics-ready"
         )
     return summary.exit_code
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    """``etl-lib compact``: rewrite analytics-ready partitions into files near ``--target-mb``."""
+    from etl_lib.runner.build import build_local_context
+    from etl_lib.runner.compact import compact
+
+    if not args.target_mb > 0:
+        raise ConfigError(f"--target-mb {args.target_mb:g}: expected a positive size in MB")
+    ctx = build_local_context(args.spec, args.lake, args.ledger, args.master, customer=args.customer)
+    result = compact(ctx, partitions=args.partition, target_bytes=int(args.target_mb * 2**20))
+    if args.json:
+        print(json.dumps(result.as_json()))
+        return EXIT_OK
+    if result.partitions:
+        print(compact_table(result))
+    print(
+        f"compact {result.dataset}: {result.rewritten} of {len(result.partitions)} partition(s) rewritten "
+        f"(target {args.target_mb:g} MB)"
+    )
+    return EXIT_OK
 
 
 def cmd_validate_spec(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``etl-lib``: run, demo, query, ddl, validate-spec, runs.
+"""``etl-lib``: run, compact, demo, query, ddl, validate-spec, runs.
 
 Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
 stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
@@ -47,6 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
         "ended; as the Glue job's timeout (default 120)",
     )
 
+    compact = sub.add_parser("compact", help="rewrite analytics-ready partitions into files near a target size")
+    compact.add_argument("--spec", required=True, help="dataset spec (YAML)")
+    compact.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    compact.add_argument(
+        "--partition",
+        nargs="+",
+        action="extend",
+        metavar="year=YYYY/month=MM",
+        help="only these partitions (default: every partition whose file count is off)",
+    )
+    compact.add_argument("--target-mb", type=float, default=128.0, help="target file size in MB (default 128)")
+    compact.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    compact.add_argument("--json", action="store_true", help="print one JSON object with each partition's files")
+    compact.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
+    compact.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
+
     demo = sub.add_parser("demo", help="run the sample bank data end to end and query it")
     demo.add_argument("--lake", default="./lake", help="lake folder to (re)create (default ./lake)")
     demo.add_argument("--master", help="Spark master")
@@ -90,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler = {
         "run": commands.cmd_run,
+        "compact": commands.cmd_compact,
         "demo": commands.cmd_demo,
         "query": commands.cmd_query,
         "ddl": commands.cmd_ddl,

@@ -28,3 +28,21 @@ def file_table(summary: Any) -> str:
         [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in summary.report.files
     ]
     return table(["file", "status", "rows_in", "valid", "rejected", "error"], rows)
+
+
+def compact_table(result: Any) -> str:
+    """Files and MB per partition of a compaction, before -> after."""
+
+    def mb(size: int) -> str:
+        return f"{size / 2**20:.2f}"
+
+    rows = [
+        [
+            p.partition,
+            f"{p.files_before} -> {p.files_after}",
+            f"{mb(p.bytes_before)} -> {mb(p.bytes_after)}",
+            "rewritten" if p.rewritten else p.note or "as is",
+        ]
+        for p in result.partitions
+    ]
+    return table(["partition", "files", "MB", "action"], rows)

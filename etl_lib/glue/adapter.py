@@ -38,6 +38,7 @@ OPTIONAL_ARGS = (
     "alerts_topic_arn",
     "notify_on",
     "catalog_database",
+    "compact",
 )
 
 
@@ -116,7 +117,8 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
     Returns the CLI's exit codes locally (3 when some files failed). On Glue a
     run with failed files still succeeds — the failures are recorded and
     notified — so the analytics job's conditional trigger still fires; a run
-    that could not proceed raises, and Glue marks the job failed.
+    that could not proceed raises, and Glue marks the job failed. ``--compact true``: once an
+    analytics stage has succeeded, compact analytics-ready (``runner.compact``) in the same job.
     """
     from etl_lib.runner.build import build_context
     from etl_lib.runner.run import run_dataset
@@ -132,6 +134,10 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
         return 2
     sources = [s for s in (args.get("source_keys") or "").split(",") if s.strip()]
     timeout = args.get("claim_timeout_minutes")
+    compact_after = (args.get("compact") or "false").lower()
+    if compact_after not in ("true", "false"):
+        print(f"etl_lib job: --compact {args.get('compact')!r}: expected true or false", file=sys.stderr)
+        return 2
     with glue_session(str(args["JOB_NAME"]), args) as session:
         try:
             ctx = build_context(
@@ -147,13 +153,22 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
                 claim_timeout_s=60 * float(timeout) if timeout else None,
                 local=not session.on_glue,
             )
-            summary = run_dataset(ctx, stage=args.get("stage") or stage, sources=sources or None)
+            stage = args.get("stage") or stage
+            summary = run_dataset(ctx, stage=stage, sources=sources or None)
+            print(json.dumps(summary.as_json()))
+            if compact_after == "true" and stage != "raw-to-processed" and summary.status == "succeeded":
+                from dataclasses import replace
+
+                from etl_lib.runner.compact import compact
+                from etl_lib.runner.context import new_run_id
+
+                # A run id of its own: the analytics run's has ended, and a run that has ended holds nothing.
+                print(json.dumps(compact(replace(ctx, run_id=new_run_id())).as_json()))
         except EtlError as exc:
             if session.on_glue:
                 raise
             print(f"etl_lib job: {exc}", file=sys.stderr)
             return 1
-        print(json.dumps(summary.as_json()))
     if session.on_glue:
         return 0
     return summary.exit_code

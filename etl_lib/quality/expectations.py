@@ -33,7 +33,14 @@ if TYPE_CHECKING:
 
     from etl_lib.spec.model import ExpectationSpec
 
-__all__ = ["CheckResult", "ExpectationError", "check_available", "failed_checks", "run_expectations"]
+__all__ = [
+    "CheckResult",
+    "ExpectationError",
+    "check_available",
+    "columns_needed",
+    "failed_checks",
+    "run_expectations",
+]
 
 # Validation options: counts only. partial_unexpected_count=0 stops Great Expectations
 # from fetching sample unexpected values, which would be data (and a driver round trip).
@@ -80,6 +87,17 @@ class CheckResult:
 def failed_checks(results: Sequence[CheckResult]) -> list[CheckResult]:
     """The results that should fail the file: unsuccessful and ``on_failure: fail``."""
     return [result for result in results if not result.success and result.on_failure == "fail"]
+
+
+def columns_needed(expectations: Sequence[ExpectationSpec]) -> list[str] | None:
+    """The columns the expectations read, or None when one looks at the table's columns as a
+    whole (``expect_table_columns_*``, ``expect_table_column_count_*``) and needs every column."""
+    names: list[str] = []
+    for spec in expectations:
+        if spec.type.startswith(("expect_table_column", "expect_table_columns")):
+            return None
+        names += [n for n in _named_columns(spec.kwargs) if n not in names]
+    return names
 
 
 def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> list[CheckResult]:

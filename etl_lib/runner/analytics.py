@@ -1,20 +1,28 @@
-"""processed -> analytics-ready: recompute only the partitions a run touched.
+"""processed -> analytics-ready: rewrite only the partitions a run touched.
 
 The partitions to rewrite are the ones processed files changed in (new rows,
 replaced rows) plus, for datasets with ``keys``, every partition holding a row
-of a key that must be decided again (found in the small key index, not by
-scanning processed). Rows are deduplicated across all of those together, so a
-key moving to another month keeps one row, and when a re-delivered file drops
-a key's winning row, the next best row of that key wins again wherever it is.
+of a key that must be decided again. Those keys are the keys the pending files
+deliver and the keys whose current winner came from an earlier version of a
+re-delivered file; the dataset's key index (``write.key_index``) says which
+partitions hold their rows, so all of them are candidates and a key moving to
+another month keeps one row.
+
+In a rewritten partition, a key that is not decided again keeps its current
+analytics-ready row (its winner did not change); the winners of the decided
+keys are computed from every processed row of those keys. So a run reads the
+processed and analytics-ready partitions it rewrites and the key index, never
+the rest of the lake.
 
 Each rewritten partition is staged, then swapped in; the processed files stay
 ``processed`` in the ledger until every partition is published, so a killed
 run recomputes the same partitions from processed and reaches the same state.
 The partitions to rewrite are recorded (``_meta/analytics/{dataset}/pending.json``)
 before the first one is touched: what a run half-swapped, the next run
-rewrites whole, even where the half-swapped state no longer shows why. Rows of
-files still ``claimed`` (in flight, or left half-published by a failed run) are
-never candidates: they count once their file is processed.
+rebuilds from processed alone (every key in it is decided again), even where
+the half-swapped state no longer shows why. Rows of files still ``claimed``
+(in flight, or left half-published by a failed run) are never candidates:
+they count once their file is processed.
 """
 
 from __future__ import annotations
@@ -22,18 +30,20 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from etl_lib.errors import EtlError
 from etl_lib.ledger.base import FileRecord
 from etl_lib.runner.context import RunContext
+from etl_lib.spark import observed
 from etl_lib.spec.schema import analytics_schema, processed_schema
 from etl_lib.transform.dedup import keep_latest_per_key
+from etl_lib.transform.partition import partition_name
 from etl_lib.transform.pii import with_hashed_columns
-from etl_lib.write.key_index import key_index_columns
+from etl_lib.write.key_index import KeyIndex
 from etl_lib.write.staging import staged_files
 
 log = logging.getLogger("etl_lib.analytics")
@@ -41,8 +51,23 @@ log = logging.getLogger("etl_lib.analytics")
 MAX_RECORDS_PER_FILE = 5_000_000
 
 
-def list_partitions(ctx: RunContext, root: str) -> set[str]:
-    """``year=YYYY/month=MM`` folders holding data files under ``root``."""
+def partition_files(ctx: RunContext, root: str, partitions: set[str], ext: str) -> dict[str, list[str]]:
+    """The data files directly in each of ``partitions`` of ``root`` (one listing per partition)."""
+    found: dict[str, list[str]] = {}
+    for partition in sorted(partitions):
+        folder = f"{root}/{partition}"
+        keys = [
+            o.key
+            for o in ctx.storage.list(folder + "/")
+            if posixpath.dirname(o.key) == folder and o.key.endswith(ext) and o.size > 0
+        ]
+        if keys:
+            found[partition] = keys
+    return found
+
+
+def all_partitions(ctx: RunContext, root: str) -> set[str]:
+    """Every ``year=YYYY/month=MM`` folder under ``root`` (a listing of the whole folder)."""
     found = set()
     for obj in ctx.storage.list(root + "/"):
         parts = obj.key[len(root) + 1 :].split("/")
@@ -51,81 +76,109 @@ def list_partitions(ctx: RunContext, root: str) -> set[str]:
     return found
 
 
-def read_partitions(ctx: RunContext, root: str, partitions: set[str], schema_kind: str) -> DataFrame | None:
-    """Rows of the given partitions of processed (JSON) or analytics-ready (Parquet)."""
-    present = sorted(partitions & list_partitions(ctx, root))
-    if not present:
+def read_processed(ctx: RunContext, files: dict[str, list[str]]) -> DataFrame | None:
+    """Processed rows of the listed files (JSON Lines), pii columns hashed as in analytics-ready."""
+    paths = [ctx.storage.uri(k) for keys in files.values() for k in keys]
+    if not paths:
         return None
-    schema = processed_schema(ctx.spark, ctx.spec) if schema_kind == "json" else analytics_schema(ctx.spark, ctx.spec)
-    reader = ctx.spark.read.schema(schema).option("basePath", ctx.storage.uri(root))
-    paths = [ctx.storage.uri(f"{root}/{p}") for p in present]
-    return reader.json(paths) if schema_kind == "json" else reader.parquet(*paths)
-
-
-def affected_partitions(ctx: RunContext, pending: list[FileRecord]) -> set[str]:
-    """The analytics-ready partitions this run must rewrite.
-
-    The partitions the pending files changed, plus, for keyed datasets, every
-    partition holding a row of a key that must be decided again: the keys the
-    pending files deliver, and the keys whose current winner came from an
-    earlier version of a re-delivered file. The key index says where each
-    key's rows are, so every row of those keys is among the candidates.
-    """
-    spec = ctx.spec
-    touched = {p for f in pending for p in f.dirty_partitions}
-    if not spec.keys or not touched:
-        return touched
-    index = read_key_index(ctx)
-    if index is None:
-        return touched
-    sources = [f.source_key for f in pending]
-    keys = index.filter(F.col("_source_file").isin(sources)).select(*spec.keys)
-    replaced = [f.source_key for f in pending if f.replaces_previous]
-    if replaced:
-        current = read_partitions(ctx, ctx.analytics_prefix(), touched, "parquet")
-        if current is not None:
-            old_winners = current.filter(F.col("_source_file").isin(replaced)).select(*spec.keys)
-            keys = keys.unionByName(old_winners)
-    holding = index.join(keys.distinct(), spec.keys, "left_semi").select("year", "month").distinct()
-    # Distinct partition names only (metadata): at most one row per month of data.
-    return touched | {f"year={r['year']}/month={r['month']}" for r in holding.collect()}
-
-
-def read_key_index(ctx: RunContext) -> DataFrame | None:
-    """The dataset's key index, with pii keys hashed as in analytics-ready."""
-    if not ctx.storage.exists(ctx.key_index_prefix() + "/"):
-        return None
-    schema = processed_schema(ctx.spark, ctx.spec)
-    fields = [schema[c] for c in key_index_columns(ctx.spec.keys)]
-    frame = ctx.spark.read.schema(T.StructType(fields)).parquet(ctx.storage.uri(ctx.key_index_prefix()))
+    reader = ctx.spark.read.schema(processed_schema(ctx.spark, ctx.spec))
+    frame = reader.option("basePath", ctx.storage.uri(ctx.processed_prefix())).json(paths)
     return frame.transform(with_hashed_columns(ctx.spec.pii_columns))
 
 
-def analytics_rows(ctx: RunContext, affected: set[str]) -> DataFrame | None:
-    """The deduplicated, pii-hashed rows of the affected partitions."""
-    spec = ctx.spec
-    candidates = read_partitions(ctx, ctx.processed_prefix(), affected, "json")
-    if candidates is None:
+def read_analytics(ctx: RunContext, files: dict[str, list[str]]) -> DataFrame | None:
+    """Analytics-ready rows of the listed files (Parquet)."""
+    paths = [ctx.storage.uri(k) for keys in files.values() for k in keys]
+    if not paths:
         return None
-    unfinished = [f.source_key for f in ctx.ledger.files(dataset=ctx.dataset, status="claimed")]
-    if unfinished:
-        candidates = candidates.filter(~F.col("_source_file").isin(unfinished))
-    if spec.keys:
-        untouched = list_partitions(ctx, ctx.analytics_prefix()) - affected
-        if untouched:
-            # A key whose winner lives in a partition we do not rewrite stays there.
-            others = read_partitions(ctx, ctx.analytics_prefix(), untouched, "parquet")
-            assert others is not None
-            hashed = candidates.transform(with_hashed_columns(spec.pii_columns))
-            winners_elsewhere = others.select(*spec.keys)
-            keep = hashed.join(winners_elsewhere, spec.keys, "left_anti")
-            candidates = keep
-        else:
-            candidates = candidates.transform(with_hashed_columns(spec.pii_columns))
-    else:
-        candidates = candidates.transform(with_hashed_columns(spec.pii_columns))
+    reader = ctx.spark.read.schema(analytics_schema(ctx.spark, ctx.spec))
+    return reader.option("basePath", ctx.storage.uri(ctx.analytics_prefix())).parquet(*paths)
+
+
+def _of_files(sources: list[str]) -> Column:
+    return F.col("_source_file").isin(sources) if sources else F.lit(False)
+
+
+@dataclass(frozen=True)
+class AnalyticsPlan:
+    """What an analytics run rewrites, decided before anything is written."""
+
+    partitions: frozenset[str]
+    """``year=YYYY/month=MM`` partitions to rewrite."""
+    processed: dict[str, list[str]]
+    """Their processed files, by partition."""
+    analytics: dict[str, list[str]]
+    """Their current analytics-ready files that are kept where their key is not decided again
+    (none for partitions an earlier run may have half-swapped)."""
+    decide: DataFrame | None
+    """The (hashed) keys decided again; None for a dataset without keys."""
+    unfinished_sources: tuple[str, ...]
+    """Files still ``claimed``: their processed rows are not candidates."""
+
+
+def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[str], index: KeyIndex) -> AnalyticsPlan:
+    """The partitions to rewrite for ``pending`` files and an earlier run's ``unfinished`` ones.
+
+    For a keyed dataset, one small Spark job finds the partitions holding rows of the keys
+    to decide again (distinct partition names only come back to the driver)."""
+    spec = ctx.spec
+    dirty = {p for f in pending for p in f.dirty_partitions}
+    claimed = tuple(f.source_key for f in ctx.ledger.files(dataset=ctx.dataset, status="claimed"))
+    affected = dirty | unfinished
+    if not spec.keys:
+        files = partition_files(ctx, ctx.processed_prefix(), affected, ".json")
+        return AnalyticsPlan(frozenset(affected), files, {}, None, claimed)
+
+    keys = spec.keys
+    seen = partition_files(ctx, ctx.processed_prefix(), affected, ".json")
+    current = partition_files(ctx, ctx.analytics_prefix(), dirty - unfinished, ".parquet")
+    decide: DataFrame | None = None
+    rows = read_processed(ctx, seen)
+    if rows is not None:
+        delivered = rows.filter(_of_files([f.source_key for f in pending]))
+        # Every key of a partition an earlier run may have half-swapped is decided again.
+        redo = rows.filter(partition_name().isin(sorted(unfinished))) if unfinished else None
+        decide = delivered.select(*keys)
+        if redo is not None:
+            decide = decide.unionByName(redo.select(*keys))
+    replaced = [f.source_key for f in pending if f.replaces_previous]
+    old = read_analytics(ctx, current) if replaced else None
+    if old is not None:  # keys whose winner came from an earlier version of a re-delivered file
+        old_winners = old.filter(_of_files(replaced)).select(*keys)
+        decide = old_winners if decide is None else decide.unionByName(old_winners)
+    if decide is not None:
+        decide = decide.distinct()
+        affected |= index.partitions_holding(decide)
+    processed = partition_files(ctx, ctx.processed_prefix(), affected, ".json")
+    kept = partition_files(ctx, ctx.analytics_prefix(), affected - unfinished, ".parquet")
+    return AnalyticsPlan(frozenset(affected), processed, kept, decide, claimed)
+
+
+def analytics_rows(ctx: RunContext, plan: AnalyticsPlan) -> DataFrame | None:
+    """The rows of the plan's partitions after this run: deduplicated and pii-hashed."""
+    spec = ctx.spec
     columns = [f.name for f in analytics_schema(ctx.spark, spec).fields]
-    return candidates.transform(keep_latest_per_key(spec.keys, spec.latest_by)).select(*columns)
+    candidates = read_processed(ctx, plan.processed)
+    if candidates is not None and plan.unfinished_sources:
+        candidates = candidates.filter(~_of_files(list(plan.unfinished_sources)))
+    if not spec.keys:
+        return None if candidates is None else candidates.select(*columns)
+    winners = None
+    if candidates is not None and plan.decide is not None:
+        decided = candidates.join(F.broadcast(plan.decide), spec.keys, "left_semi")
+        winners = decided.transform(keep_latest_per_key(spec.keys, spec.latest_by)).select(*columns)
+    kept = read_analytics(ctx, plan.analytics)
+    if kept is not None and plan.decide is not None:
+        kept = kept.join(F.broadcast(plan.decide), spec.keys, "left_anti")
+    if kept is None:
+        return winners
+    kept = kept.select(*columns)
+    return kept if winners is None else winners.unionByName(kept)
+
+
+def _count_staged(ctx: RunContext, stage: str) -> int:
+    files = [ctx.storage.uri(k) for keys in staged_files(ctx.storage, stage, ".parquet").values() for k in keys]
+    return ctx.spark.read.parquet(*files).count() if files else 0
 
 
 def intent_key(ctx: RunContext) -> str:
@@ -143,37 +196,48 @@ def earlier_intent(ctx: RunContext) -> set[str]:
 
 def publish_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[str]) -> int:
     """Rewrite the affected partitions of analytics-ready, and ``unfinished`` (an earlier run's
-    intent); return the rows written.
+    intent), then the key index; return the rows written.
 
     The caller removes the intent (``intent_key``) once the pending files are recorded as published.
     """
-    affected = (affected_partitions(ctx, pending) if pending else set()) | unfinished
-    if not affected:
+    index = KeyIndex.load(ctx)
+    if ctx.spec.keys and index.generation is None:
+        # No index yet (a new lake, or one from before it): built once from all of processed.
+        everything = partition_files(ctx, ctx.processed_prefix(), all_partitions(ctx, ctx.processed_prefix()), ".json")
+        index = index.with_entries_of(read_processed(ctx, everything))
+    plan = plan_analytics(ctx, pending, unfinished, index)
+    if not plan.partitions:
         return 0
-    ctx.storage.write_text(intent_key(ctx), json.dumps(sorted(affected)))
+    ctx.storage.write_text(intent_key(ctx), json.dumps(sorted(plan.partitions)))
     stage = ctx.staging_prefix("analytics")
-    rows = analytics_rows(ctx, affected)
+    rows = analytics_rows(ctx, plan)
     written = 0
     try:
         if rows is not None:
+            counted = Observation()
             (
-                rows.repartition("year", "month")
+                rows.observe(counted, F.count(F.lit(1)).alias("rows"))
+                .repartition("year", "month")
                 .write.mode("overwrite")
                 .partitionBy("year", "month")
                 .option("compression", "snappy")
                 .option("maxRecordsPerFile", MAX_RECORDS_PER_FILE)
                 .parquet(ctx.storage.uri(stage))
             )
-            written = ctx.spark.read.parquet(ctx.storage.uri(stage)).count()
+            metrics = observed(ctx.spark, counted)
+            # None: Spark proved the rows empty and skipped the count; a footer count says for sure.
+            written = int(metrics["rows"]) if metrics else _count_staged(ctx, stage)
         staged = staged_files(ctx.storage, stage, ".parquet")
         root = ctx.analytics_prefix()
-        for partition in sorted(affected):
+        for partition in sorted(plan.partitions):
             folder = f"{root}/{partition}"
             old = [o.key for o in ctx.storage.list(folder + "/") if posixpath.dirname(o.key) == folder]
             ctx.storage.delete(old)
             for n, key in enumerate(sorted(staged.get(partition, []))):
                 ctx.storage.move(key, f"{folder}/part-{n:05d}.snappy.parquet")
-        log.info("analytics-ready %s: rewrote %d partition(s), %d rows", ctx.dataset, len(affected), written)
+        if ctx.spec.keys:
+            index.replace(plan.partitions, read_processed(ctx, plan.processed))
+        log.info("analytics-ready %s: rewrote %d partition(s), %d rows", ctx.dataset, len(plan.partitions), written)
     finally:
         try:
             ctx.storage.delete_prefix(stage)

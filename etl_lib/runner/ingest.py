@@ -4,12 +4,15 @@ Order of operations, chosen so a run killed or failing at any point can simply
 be run again:
 
 1. claim the file in the ledger (a live claim of another run wins);
-2. read, clean, type, validate, derive — one read of the file, cached;
-3. write valid and rejected rows to this run's staging folder;
-4. reconcile: rows read = rows written valid + rows written rejected;
-5. record the partitions about to change (the intent), then replace the file's
+2. read, clean, type, validate, derive, and write valid and rejected rows to
+   this run's staging folder: one Spark job, one pass over the file, counted
+   while it is written (Spark's ``Observation``), nothing cached, nothing read
+   back (but a narrow copy of the columns a spec's expectations check);
+3. reconcile: rows read = rows written valid + rows written rejected (and, for a
+   file read in splits, = the records its lines hold);
+4. record the partitions about to change (the intent), then replace the file's
    earlier outputs with the staged ones (files are named after the source);
-6. record the outcome. Until then the ledger still says ``claimed``, so a rerun
+5. record the outcome. Until then the ledger still says ``claimed``, so a rerun
    redoes the file and the intent tells it which folders to clean.
 
 Outcomes: a bad file (unreadable, a failed check, a refused read) is recorded
@@ -22,29 +25,29 @@ run redoes it. Staging is cleaned in every case.
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from etl_lib.errors import ClaimConflict, EtlError, ReconciliationError, SourceFileError, TransientError
 from etl_lib.ledger.base import FileRecord
-from etl_lib.read.csv import CORRUPT, RAW, read_csv_strings
+from etl_lib.read.csv import CORRUPT, RAW, Splits, plan_splits, read_csv_strings
 from etl_lib.read.header import map_columns, read_header
 from etl_lib.read.source import spark_source_path
 from etl_lib.runner.context import RunContext
 from etl_lib.runner.errors import short_reason
 from etl_lib.runner.plan import FileTask
+from etl_lib.spark import observed
 from etl_lib.spark_errors import spark_errors
+from etl_lib.spec.schema import processed_schema
 from etl_lib.transform.derive import with_derived_columns
 from etl_lib.transform.metadata import with_metadata
-from etl_lib.transform.partition import with_partition_columns
-from etl_lib.transform.types import CLEANED, with_cleaned_values, with_typed_columns
+from etl_lib.transform.partition import PARTITION_COLUMNS, with_partition_columns
+from etl_lib.transform.types import with_cleaned_values, with_typed_columns
 from etl_lib.transform.validate import REASONS, is_valid, with_derived_reasons, with_reasons
-from etl_lib.write.key_index import write_key_index
 from etl_lib.write.staging import delete_with_prefix, file_id, publish, staged_files
 
 log = logging.getLogger("etl_lib.ingest")
@@ -59,14 +62,18 @@ class FileDeferred(EtlError):
         super().__init__(str(cause))
 
 
-def validated_rows(ctx: RunContext, key: str, ingested_at: datetime, delivered_at: float | None = None) -> DataFrame:
+def validated_rows(
+    ctx: RunContext, key: str, ingested_at: datetime, delivered_at: float | None = None
+) -> tuple[DataFrame, Splits | None]:
     """Every record of ``key``: typed columns, derived columns, metadata, partition
-    columns, ``_reasons`` (empty when valid) and the raw values."""
+    columns, ``_reasons`` (empty when valid) and the raw values; and the splits it is
+    read in (None: read whole)."""
     spec = ctx.spec
     mapping = map_columns(key, read_header(ctx.storage, key, spec), spec)
     path = spark_source_path(ctx.storage, key, ctx.staging_prefix(file_id(key), "input"))
-    return (
-        read_csv_strings(ctx.spark, path, spec, mapping)
+    splits = plan_splits(ctx.spark, path, key, spec)
+    rows = (
+        read_csv_strings(ctx.spark, path, spec, mapping, splits)
         .transform(with_cleaned_values(spec))
         .transform(with_typed_columns(spec))
         .transform(with_reasons(spec))
@@ -75,6 +82,7 @@ def validated_rows(ctx: RunContext, key: str, ingested_at: datetime, delivered_a
         .transform(with_metadata(key, ingested_at, ctx.run_id, delivered_at))
         .transform(with_partition_columns(spec))
     )
+    return rows, splits
 
 
 def processed_columns(ctx: RunContext) -> list[str]:
@@ -160,17 +168,9 @@ def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
 
 def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None) -> FileRecord:
     key = task.source.key
-    stage_valid, stage_rejected, stage_index = staging_folders(ctx, key)
+    staging = staging_folder(ctx, key)
     with spark_errors(key):
-        staged = _stage(ctx, key, claimed.delivered_at, stage_valid, stage_rejected, stage_index)
-        written_valid = _count_lines(ctx, stage_valid)
-        written_rejected = _count_lines(ctx, stage_rejected)
-    if written_valid + written_rejected != staged.rows_in or written_valid != staged.rows_valid:
-        raise ReconciliationError(
-            key,
-            f"cannot reconcile: read {staged.rows_in} rows but wrote {written_valid} valid + "
-            f"{written_rejected} rejected; nothing was published",
-        )
+        staged = _stage(ctx, key, claimed.delivered_at, staging)
     try:
         return _publish(ctx, claimed, previous, staged)
     except ClaimConflict:
@@ -179,27 +179,31 @@ def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: Fil
         raise FileDeferred(claimed, exc) from None
 
 
-def staging_folders(ctx: RunContext, key: str) -> tuple[str, str, str]:
-    """This run's staging folders of a file: valid rows, rejected rows, key index."""
-    fid = file_id(key)
-    valid, rejected, index = (ctx.staging_prefix(fid, part) for part in ("processed", "rejected", "key_index"))
-    return valid, rejected, index
+def staging_folder(ctx: RunContext, key: str) -> str:
+    """This run's staging folder of a file's outputs: ``kind=processed|rejected|checks`` below it."""
+    return ctx.staging_prefix(file_id(key), "out")
 
 
 @dataclass(frozen=True)
 class Staged:
-    """What a file's staging holds: its counts, the partitions of its valid rows, check warnings."""
+    """What a file's staging holds: its counts, its files by kind and partition, check warnings."""
 
     rows_in: int
     rows_valid: int
-    partitions: list[str]
+    processed: dict[str, list[str]]
+    """Staged processed files by ``year=YYYY/month=MM`` partition."""
+    rejected: list[str]
     warnings: list[str]
+
+    @property
+    def partitions(self) -> list[str]:
+        """The partitions of processed the file's valid rows are in."""
+        return sorted(self.processed)
 
 
 def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, staged: Staged) -> FileRecord:
     """Replace the file's earlier outputs with the staged ones and record the outcome."""
     fid = file_id(claimed.source_key)
-    stage_valid, stage_rejected, stage_index = staging_folders(ctx, claimed.source_key)
     partitions = staged.partitions
     # Intent first: if we die while replacing files, a rerun knows where to clean.
     old_partitions = set(claimed.partitions) | set(claimed.dirty_partitions)
@@ -210,12 +214,10 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
     processed_root = ctx.processed_prefix()
     delete_with_prefix(ctx.storage, [f"{processed_root}/{p}" for p in dirty], fid)
     delete_with_prefix(ctx.storage, [ctx.rejected_prefix()], fid)
-    delete_with_prefix(ctx.storage, [ctx.key_index_prefix()], fid)
-    outputs = publish(ctx.storage, staged_files(ctx.storage, stage_valid, ".json"), processed_root, fid, ".json")
+    outputs = publish(ctx.storage, staged.processed, processed_root, fid, ".json")
     outputs += publish(
-        ctx.storage, staged_files(ctx.storage, stage_rejected, ".json"), ctx.rejected_prefix(), fid, ".json"
+        ctx.storage, {"": staged.rejected} if staged.rejected else {}, ctx.rejected_prefix(), fid, ".json"
     )
-    publish(ctx.storage, staged_files(ctx.storage, stage_index, ".parquet"), ctx.key_index_prefix(), fid, ".parquet")
     done = claimed.evolve(
         status="processed",
         rows_in=staged.rows_in,
@@ -240,68 +242,97 @@ def has_undecodable_text(rows: DataFrame) -> Column:
     return F.greatest(*[F.coalesce(F.instr(c, "\ufffd"), F.lit(0)) for c in fields], F.lit(0)) > 0
 
 
-def _stage(
-    ctx: RunContext, key: str, delivered_at: float | None, stage_valid: str, stage_rejected: str, stage_index: str
-) -> Staged:
-    """Read the file once (cached), check it, write valid and rejected rows (and its keys) to staging."""
-    rows = validated_rows(ctx, key, datetime.now(UTC), delivered_at).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        # Counts per (valid, year, month), and the first record whose bytes did not decode:
-        # a handful of rows of metadata, not data, in the one pass that counts.
-        stats = (
-            rows.groupBy(is_valid().alias("valid"), "year", "month")
-            .agg(F.count(F.lit(1)).alias("count"), F.min(F.when(has_undecodable_text(rows), F.col("_source_row"))))
-            .collect()
+KIND = "kind"
+_JSON = {"ignoreNullFields": "false"}  # processed and rejected rows carry every column, nulls too
+
+
+def staged_lines(ctx: RunContext, rows: DataFrame, check_columns: list[str] | None) -> DataFrame:
+    """The lines a file's rows become, as ``kind``, ``year``, ``month``, ``value`` (one JSON object):
+    a valid row one ``processed`` line in its partition (and, with ``check_columns``, one narrow
+    ``checks`` line for the spec's expectations), a rejected row one ``rejected`` line."""
+
+    def entry(kind: str, columns: list[str], partitioned: bool = False) -> Column:
+        year, month = (F.col("year"), F.col("month")) if partitioned else (F.lit(None), F.lit(None))
+        line = F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]), _JSON)
+        return F.struct(
+            F.lit(kind).alias(KIND),
+            year.cast("string").alias("year"),
+            month.cast("string").alias("month"),
+            line.alias("value"),
         )
-        undecodable = [r[4] for r in stats if r[4] is not None]
-        if undecodable:
-            raise SourceFileError(
-                key,
-                f"not valid {ctx.spec.source.encoding} in record {min(undecodable)}: check source.encoding in the spec",
-            )
-        rows_in = sum(r["count"] for r in stats)
-        rows_valid = sum(r["count"] for r in stats if r["valid"])
-        partitions = sorted({f"year={r['year']}/month={r['month']}" for r in stats if r["valid"]})
-        warnings = _check_expectations(ctx, rows.filter(is_valid()), key)
-        (
-            rows.filter(is_valid())
-            .select(*processed_columns(ctx))
-            .write.mode("overwrite")
-            .partitionBy("year", "month")
-            .option("ignoreNullFields", False)
-            .json(ctx.storage.uri(stage_valid))
+
+    data = [c for c in processed_columns(ctx) if c not in PARTITION_COLUMNS]
+    valid = [entry("processed", data, partitioned=True)]
+    if check_columns is not None:
+        valid.append(entry("checks", check_columns))
+    lines = F.when(is_valid(), F.array(*valid)).otherwise(F.array(entry("rejected", REJECTED_COLUMNS)))
+    return rows.select(F.explode(lines).alias("line")).select("line.*")
+
+
+def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) -> Staged:
+    """Read, check and write the file's rows to staging in one Spark job; reconcile the counts."""
+    rows, splits = validated_rows(ctx, key, datetime.now(UTC), delivered_at)
+    check_columns = _check_columns(ctx)
+    read, written = Observation(), Observation()
+    rows = rows.observe(
+        read,
+        F.count(F.lit(1)).alias("rows_in"),
+        F.sum(is_valid().cast("long")).alias("rows_valid"),
+        F.min(F.when(has_undecodable_text(rows), F.col("_source_row"))).alias("undecodable"),
+    )
+    lines = staged_lines(ctx, rows, check_columns).observe(
+        written,
+        F.sum((F.col(KIND) == "processed").cast("long")).alias("processed"),
+        F.sum((F.col(KIND) == "rejected").cast("long")).alias("rejected"),
+    )
+    lines.write.mode("overwrite").partitionBy(KIND, "year", "month").text(ctx.storage.uri(staging))
+    counts, out = observed(ctx.spark, read), observed(ctx.spark, written)
+    if counts is None or out is None:
+        raise ReconciliationError(key, "Spark did not report the counts of the write; nothing was published")
+    bad_record = counts.get("undecodable")
+    if bad_record is not None:
+        encoding = ctx.spec.source.encoding
+        raise SourceFileError(key, f"not valid {encoding} in record {bad_record}: check source.encoding in the spec")
+    rows_in, rows_valid = counts.get("rows_in") or 0, counts.get("rows_valid") or 0
+    processed, rejected = out.get("processed") or 0, out.get("rejected") or 0
+    if processed + rejected != rows_in or processed != rows_valid or (splits and splits.records != rows_in):
+        lines_say = f" (its lines hold {splits.records} records)" if splits else ""
+        raise ReconciliationError(
+            key,
+            f"cannot reconcile: read {rows_in} rows{lines_say} but wrote {processed} valid + "
+            f"{rejected} rejected; nothing was published",
         )
-        (
-            rows.filter(~is_valid())
-            .select(*REJECTED_COLUMNS)
-            .coalesce(1)
-            .write.mode("overwrite")
-            .option("ignoreNullFields", False)
-            .json(ctx.storage.uri(stage_rejected))
-        )
-        if ctx.spec.keys:
-            write_key_index(rows.filter(is_valid()), ctx.spec.keys, ctx.storage.uri(stage_index))
-    finally:
-        with suppress(Exception):  # a JVM that died cannot unpersist; the original error matters
-            rows.unpersist()
-    return Staged(rows_in, rows_valid, partitions, warnings)
+    staged_processed = staged_files(ctx.storage, f"{staging}/{KIND}=processed", ".txt")
+    staged_rejected = sorted(
+        k for keys in staged_files(ctx.storage, f"{staging}/{KIND}=rejected", ".txt").values() for k in keys
+    )
+    warnings = _check_expectations(ctx, f"{staging}/{KIND}=checks", check_columns, key)
+    return Staged(rows_in, rows_valid, staged_processed, staged_rejected, warnings)
 
 
-def _count_lines(ctx: RunContext, staging: str) -> int:
-    """Rows in staged JSON Lines files (one record per line; newlines inside values are escaped)."""
-    files = [ctx.storage.uri(k) for keys in staged_files(ctx.storage, staging, ".json").values() for k in keys]
-    if not files:
-        return 0
-    return ctx.spark.read.text(files).count()
-
-
-def _check_expectations(ctx: RunContext, valid: DataFrame, key: str) -> list[str]:
-    """Run the spec's batch checks on the file's valid rows; fail the file on a ``fail`` one."""
+def _check_columns(ctx: RunContext) -> list[str] | None:
+    """The columns the spec's expectations need written for them (None: no expectations)."""
     if not ctx.spec.expectations:
+        return None
+    from etl_lib.quality.expectations import columns_needed
+
+    needed = columns_needed(ctx.spec.expectations)
+    every = [c for c in processed_columns(ctx) if c not in PARTITION_COLUMNS]
+    return every if needed is None else [c for c in every if c in needed] or ["_source_row"]
+
+
+def _check_expectations(ctx: RunContext, staged_checks: str, columns: list[str] | None, key: str) -> list[str]:
+    """Run the spec's batch checks on the file's valid rows (the narrow copy staged for them);
+    fail the file on a ``fail`` one."""
+    if columns is None:
         return []
     from etl_lib.quality.expectations import failed_checks, run_expectations
 
-    results = run_expectations(valid.drop(CLEANED, RAW, REASONS, CORRUPT), ctx.spec.expectations)
+    files = [ctx.storage.uri(k) for keys in staged_files(ctx.storage, staged_checks, ".txt").values() for k in keys]
+    schema = processed_schema(ctx.spark, ctx.spec)
+    narrow = T.StructType([schema[c] for c in columns])
+    valid = ctx.spark.read.schema(narrow).json(files) if files else ctx.spark.createDataFrame([], narrow)
+    results = run_expectations(valid, ctx.spec.expectations)
     failed = failed_checks(results)
     if failed:
         what = "; ".join(f"{r.expectation} {r.kwargs}: {r.observed}" for r in failed)

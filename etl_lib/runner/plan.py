@@ -1,6 +1,7 @@
 """Plan a raw -> processed run: which delivered files to process, and why.
 
-Pure decisions over a listing and the ledger; no data is read. A file is
+Pure decisions over one listing and one ledger query; no data is read, and no
+request is made per file the lake already holds. A file is
 planned when it is new, its content changed (re-delivery), its claim is stale,
 or it is named with ``--source``. Failed files are retried only when their
 content changes or when named.
@@ -65,22 +66,31 @@ def plan_files(
         candidates = [listing[w] for w in wanted]
     else:
         candidates = [o for o in storage.list(prefix) if is_raw_file(o.key)]
+    known = {r.source_key: r for r in ledger.files(dataset=dataset)}  # one query, not one read per file
     tasks = []
     for obj in sorted(candidates, key=lambda o: (o.modified, o.key)):
         if not is_raw_file(obj.key):
             raise SourceFileError(obj.key, f"not a CSV file: expected one of {', '.join(RAW_SUFFIXES)}")
-        checksum, problem = _checksum(storage, obj)
-        record = ledger.get_file(dataset, obj.key)
+        record = known.get(obj.key)
+        checksum, problem = _checksum(storage, obj, record)
         reason = _reason(record, checksum, requested=bool(sources))
         if reason:
             tasks.append(FileTask(obj, checksum, reason, problem, record))
     return tasks
 
 
-def _checksum(storage: Storage, obj: ObjectInfo) -> tuple[str, str | None]:
-    """The object's checksum, or a stand-in from its listing and the reason it cannot be used."""
+def _checksum(storage: Storage, obj: ObjectInfo, record: FileRecord | None) -> tuple[str, str | None]:
+    """The object's checksum, or a stand-in from its listing and the reason it cannot be used.
+
+    No request when the listing carries it (S3's ETag), nor when the object is the one the
+    ledger recorded (same size, and last modified when that content was first seen); otherwise
+    the storage computes it (locally: a sha256 of the bytes)."""
     problem = unusable_key_reason(obj.key)
     if problem is None:
+        if obj.etag:
+            return obj.etag, None
+        if record is not None and record.size == obj.size and record.delivered_at == obj.modified:
+            return record.checksum, None
         try:
             return storage.checksum(obj.key), None
         except TransientError:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from etl_lib.errors import ClaimConflict, EtlError, LeaseHeld, TransientError
@@ -215,8 +217,7 @@ def _processed_to_analytics(ctx: RunContext) -> int:
     published: it stays pending for the next run. The table is registered on every run,
     so a catalog that failed once is caught up by the next run.
     """
-    _take_lease(ctx)
-    try:
+    with analytics_lease(ctx):
         pending = pending_files(ctx)
         written = 0
         unfinished = earlier_intent(ctx)
@@ -236,8 +237,6 @@ def _processed_to_analytics(ctx: RunContext) -> int:
         if ctx.catalog is not None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
             ctx.catalog.register(ctx.spec, ctx.analytics_prefix())
         return written
-    finally:
-        ctx.ledger.release_lease(ctx.dataset, ANALYTICS_LEASE, ctx.run_id)
 
 
 def pending_files(ctx: RunContext) -> list[FileRecord]:
@@ -247,8 +246,19 @@ def pending_files(ctx: RunContext) -> list[FileRecord]:
     return ctx.ledger.files(dataset=ctx.dataset, status="processed") + failed
 
 
+@contextmanager
+def analytics_lease(ctx: RunContext) -> Iterator[None]:
+    """Hold the dataset's analytics lease for the ``with`` block, waiting while another live
+    run holds it: one writer of analytics-ready per dataset at a time."""
+    _take_lease(ctx)
+    try:
+        yield
+    finally:
+        ctx.ledger.release_lease(ctx.dataset, ANALYTICS_LEASE, ctx.run_id)
+
+
 def _take_lease(ctx: RunContext) -> None:
-    """Hold the dataset's analytics lease, waiting while another live run holds it."""
+    """Take the dataset's analytics lease, waiting while another live run holds it."""
     deadline = time.monotonic() + min(ctx.stale_claim_after_s, 900.0)
     while True:
         try:

@@ -53,6 +53,12 @@ class SourceSpec(SpecModel):
         default_factory=list,
         description="Raw values read as null in every column (e.g. ['NULL', 'N/A']).",
     )
+    quoted_line_breaks: bool = Field(
+        True,
+        description="Values may hold line breaks inside quotes (RFC 4180): each file is then read by one "
+        "core. With false, a large uncompressed file is read in parallel splits, and a record that "
+        "continues on the next line (an unbalanced quote) fails the file with its line number.",
+    )
 
     @field_validator("delimiter", "quote")
     @classmethod

@@ -23,6 +23,9 @@ class ObjectInfo:
     size: int
     modified: float
     """Seconds since the epoch."""
+    etag: str | None = None
+    """The object's checksum when its listing carries one (S3's ETag, as ``Storage.checksum``
+    gives it); None when it must be computed."""
 
 
 class Storage(abc.ABC):

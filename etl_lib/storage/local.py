@@ -54,22 +54,27 @@ class LocalStorage(Storage):
         return self._path(key)
 
     def list(self, prefix: str) -> list[ObjectInfo]:
-        """Every file below ``prefix``, hidden names included (Spark's ``.crc`` checksums left out)."""
+        """Every file whose key starts with ``prefix``, as S3 lists (``a/b`` finds ``a/b``,
+        ``a/b/c`` and ``a/bc``), hidden names included (Spark's ``.crc`` checksums left out)."""
         base = self._path(prefix)
-        found = []
+        found: list[ObjectInfo] = []
         with self._op("list", prefix):
-            if os.path.isfile(base):
-                stat = os.stat(base)
-                return [ObjectInfo(prefix, stat.st_size, stat.st_mtime)]
-            for folder, _dirs, names in os.walk(base):
-                for name in names:
-                    if name.endswith(".crc") and name.startswith("."):
-                        continue
-                    path = os.path.join(folder, name)
-                    stat = os.stat(path)
-                    key = os.path.relpath(path, self.root).replace(os.sep, "/")
-                    found.append(ObjectInfo(key, stat.st_size, stat.st_mtime))
+            if not prefix or prefix.endswith("/"):
+                roots = [base]
+            else:
+                folder, stem = os.path.split(base)
+                names = os.listdir(folder) if os.path.isdir(folder) else []
+                roots = [os.path.join(folder, n) for n in names if n.startswith(stem)]
+            for root in roots:
+                if os.path.isfile(root):
+                    found.append(self._info(root))
+                for folder, _dirs, names in os.walk(root):
+                    found += [self._info(os.path.join(folder, n)) for n in names if not _is_crc(n)]
         return sorted(found, key=lambda o: o.key)
+
+    def _info(self, path: str) -> ObjectInfo:
+        stat = os.stat(path)
+        return ObjectInfo(os.path.relpath(path, self.root).replace(os.sep, "/"), stat.st_size, stat.st_mtime)
 
     def open(self, key: str) -> BinaryIO:
         """Open a file for reading."""
@@ -125,6 +130,11 @@ class LocalStorage(Storage):
             with open(tmp, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.replace(tmp, path)
+
+
+def _is_crc(name: str) -> bool:
+    """Hadoop's local checksum files (``.x.crc``), never data."""
+    return name.startswith(".") and name.endswith(".crc")
 
 
 def _within(path: str, root: str) -> bool:

@@ -62,7 +62,7 @@ class S3Storage(Storage):
     def list(self, prefix: str) -> list[ObjectInfo]:
         """Every object below ``prefix``, hidden names included; folder markers (``x/``) left out."""
         found = [
-            ObjectInfo(self._relative(o["Key"]), int(o["Size"]), o["LastModified"].timestamp())
+            ObjectInfo(self._relative(o["Key"]), int(o["Size"]), o["LastModified"].timestamp(), _etag(o["ETag"]))
             for o in self._objects(prefix)
             if not o["Key"].endswith("/")
         ]
@@ -78,7 +78,7 @@ class S3Storage(Storage):
         """The object's ETag: changes whenever the object is written again with other content."""
         with self._errors("read the checksum of", key):
             head = self.s3.head_object(Bucket=self.bucket, Key=self._key(key))
-        return "s3etag:" + head["ETag"].strip('"')
+        return _etag(head["ETag"])
 
     def copy(self, src: str, dst: str) -> None:
         """Server-side copy; the managed copy handles objects over 5 GB."""
@@ -135,3 +135,8 @@ class _TranslatingReader(io.RawIOBase):
     def close(self) -> None:
         self.body.close()
         super().close()
+
+
+def _etag(value: str) -> str:
+    """Our checksum form of an S3 ETag (the same from a listing and from a HEAD)."""
+    return "s3etag:" + value.strip('"')

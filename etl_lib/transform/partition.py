@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from etl_lib.spec.model import DatasetSpec
@@ -31,3 +31,8 @@ def with_partition_columns(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame
 def partition_path(year: str, month: str) -> str:
     """The folder of one partition, relative to the dataset folder."""
     return f"year={year}/month={month}"
+
+
+def partition_name() -> Column:
+    """``year=YYYY/month=MM`` of a row, as its folder is named."""
+    return F.concat(F.lit("year="), F.col("year"), F.lit("/month="), F.col("month"))

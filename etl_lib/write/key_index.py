@@ -1,28 +1,113 @@
-"""The key index: for keyed datasets, which keys each source file put in which partition.
+"""The key index of a keyed dataset: which partitions hold rows of which keys.
 
-One small Parquet file per source file under ``_meta/key_index/{dataset}/``,
-replaced with the file's other outputs. The analytics stage reads only this
-index (a few columns) to find every partition holding a key it must
-re-decide, instead of scanning processed JSON.
+One table of the distinct (keys, ``year``, ``month``) of every processed row the
+analytics stage has taken, pii keys hashed as in analytics-ready, under
+``_meta/key_index/{dataset}/``. The analytics stage reads it to find every
+partition holding a key it must decide again, instead of scanning processed,
+and replaces it after each run: the entries of the partitions it rewrote are
+recomputed from their processed rows, the others are kept. So an entry is never
+missing for a row analytics-ready has taken; an entry left over by a row that
+is gone only makes a later run rewrite one partition more.
+
+The table is written whole into a new generation folder (``gen-{run_id}/``),
+then ``current.json`` is pointed at it and the older generations are removed:
+a run killed at any point leaves the previous generation in use (its
+partitions are still pending, so the next run recomputes them). Reading it
+costs the same few requests however many files the lake holds.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import posixpath
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from etl_lib.errors import EtlError
+from etl_lib.runner.context import RunContext
+from etl_lib.spec.schema import analytics_schema
+from etl_lib.transform.partition import partition_name
+
+log = logging.getLogger("etl_lib.key_index")
+
+POINTER = "current.json"
 
 
 def key_index_columns(keys: list[str]) -> list[str]:
-    """Columns of the index: the keys, the partition and the source file."""
-    return [*keys, "year", "month", "_source_file"]
+    """Columns of the index: the keys and the partition."""
+    return [*keys, "year", "month"]
 
 
-def write_key_index(valid_rows: DataFrame, keys: list[str], uri: str) -> None:
-    """Write the distinct (keys, partition, source) of a file's valid rows as one Parquet file."""
-    (
-        valid_rows.select(*key_index_columns(keys))
-        .distinct()
-        .coalesce(1)
-        .write.mode("overwrite")
-        .option("compression", "snappy")
-        .parquet(uri)
-    )
+def index_schema(ctx: RunContext) -> T.StructType:
+    """The index's columns, typed as in analytics-ready (pii keys as their hashes)."""
+    schema = analytics_schema(ctx.spark, ctx.spec)
+    return T.StructType([schema[c] for c in key_index_columns(ctx.spec.keys)])
+
+
+@dataclass(frozen=True)
+class KeyIndex:
+    """The index as the run found it: its generation (None: there is none yet) and its rows."""
+
+    ctx: RunContext
+    generation: str | None
+    entries: DataFrame | None
+
+    @classmethod
+    def load(cls, ctx: RunContext) -> KeyIndex:
+        """The current generation, or an empty index when there is none yet."""
+        root = ctx.key_index_prefix()
+        pointer = f"{root}/{POINTER}"
+        if not ctx.spec.keys or not ctx.storage.exists(pointer):
+            return cls(ctx, None, None)
+        with ctx.storage.open(pointer) as handle:
+            generation = str(json.loads(handle.read().decode("utf-8"))["generation"])
+        entries = ctx.spark.read.schema(index_schema(ctx)).parquet(ctx.storage.uri(f"{root}/{generation}"))
+        return cls(ctx, generation, entries)
+
+    def with_entries_of(self, rows: DataFrame | None) -> KeyIndex:
+        """This index with the entries of ``rows`` (processed rows, pii hashed) added."""
+        if rows is None:
+            return self
+        entries = rows.select(*key_index_columns(self.ctx.spec.keys))
+        return KeyIndex(self.ctx, self.generation, entries if self.entries is None else self.entries.union(entries))
+
+    def partitions_holding(self, keys: DataFrame) -> set[str]:
+        """``year=YYYY/month=MM`` of every partition holding a row of one of ``keys``."""
+        if self.entries is None:
+            return set()
+        holding = self.entries.join(F.broadcast(keys), self.ctx.spec.keys, "left_semi")
+        # Distinct partition names only: at most one row per month of data.
+        return {f"year={r['year']}/month={r['month']}" for r in holding.select("year", "month").distinct().collect()}
+
+    def replace(self, partitions: frozenset[str], rows: DataFrame | None) -> None:
+        """Write the next generation: the entries of ``partitions`` from ``rows`` (their processed
+        rows, pii hashed), the others as they were; then point at it and drop the older ones."""
+        ctx = self.ctx
+        columns = key_index_columns(ctx.spec.keys)
+        kept = None
+        if self.entries is not None:
+            kept = self.entries.filter(~partition_name().isin(sorted(partitions)))
+        fresh = None if rows is None else rows.select(*columns)
+        table = ctx.spark.createDataFrame([], index_schema(ctx))
+        for part in (kept, fresh):
+            table = table.union(part) if part is not None else table
+        root = ctx.key_index_prefix()
+        generation = f"gen-{ctx.run_id}"
+        uri = ctx.storage.uri(f"{root}/{generation}")
+        table.distinct().coalesce(1).write.mode("overwrite").option("compression", "snappy").parquet(uri)
+        ctx.storage.write_text(f"{root}/{POINTER}", json.dumps({"generation": generation}))
+        self._drop_all_but(generation)
+
+    def _drop_all_but(self, generation: str) -> None:
+        """Remove older generations and files of earlier index layouts; a failure leaves garbage only."""
+        root = self.ctx.key_index_prefix()
+        keep = (f"{root}/{generation}/", f"{root}/{POINTER}")
+        try:
+            doomed = [o.key for o in self.ctx.storage.list(root + "/") if not o.key.startswith(keep)]
+            self.ctx.storage.delete(doomed)
+        except EtlError as exc:
+            log.warning("could not remove old key index files under %s: %s", posixpath.join(root, ""), exc)

@@ -30,7 +30,8 @@ def file_id(source_key: str) -> str:
 def staged_files(storage: Storage, staging: str, ext: str) -> dict[str, list[str]]:
     """Staged data files grouped by partition folder (``''`` for unpartitioned output)."""
     grouped: dict[str, list[str]] = defaultdict(list)
-    for obj in storage.list(staging):
+    staging = staging.rstrip("/")
+    for obj in storage.list(staging + "/"):
         name = posixpath.basename(obj.key)
         if not name.startswith("part-") or not name.endswith(ext) or obj.size == 0:
             continue  # Spark writes an empty part file for an empty output: nothing to publish
@@ -52,11 +53,9 @@ def publish(storage: Storage, staged: dict[str, list[str]], target: str, prefix:
 
 
 def delete_with_prefix(storage: Storage, folders: Iterable[str], prefix: str) -> None:
-    """Delete every file named ``{prefix}-…`` directly in ``folders``."""
-    for folder in set(folders):
-        doomed = [
-            o.key
-            for o in storage.list(folder)
-            if posixpath.dirname(o.key) == folder.rstrip("/") and posixpath.basename(o.key).startswith(prefix + "-")
-        ]
+    """Delete every file named ``{prefix}-…`` directly in ``folders`` (found by that name:
+    one listing of just those files per folder, whatever else the folder holds)."""
+    for folder in sorted(set(folders)):
+        folder = folder.rstrip("/")
+        doomed = [o.key for o in storage.list(f"{folder}/{prefix}-") if posixpath.dirname(o.key) == folder]
         storage.delete(doomed)

@@ -106,7 +106,7 @@ def test_a_jvm_that_dies_mid_file_fails_the_run_and_the_next_run_redoes_the_file
     first = _etl_lib(lake, spec)
     staging = lake / "_meta" / "staging" / "tx"
     deadline = time.monotonic() + 180
-    while not (staging.exists() and any(staging.rglob("processed"))):  # Spark is writing the file's rows
+    while not (staging.exists() and any(staging.rglob("kind=processed"))):  # Spark is writing the file's rows
         assert first.poll() is None, first.communicate()
         assert time.monotonic() < deadline, "the run never started writing"
         time.sleep(0.05)

@@ -23,7 +23,7 @@ from etl_lib.ledger.sqlite import SqliteLedger
 from etl_lib.runner.run import run_dataset
 from etl_lib.storage.local import LocalStorage
 from tests.conftest import deliver, make_context
-from tests.lake import lake_files, lake_rows
+from tests.lake import key_index_rows, lake_files, lake_rows
 from tests.runner.test_pipeline import FEB, JAN, SPEC
 
 JAN_AGAIN = "tx_id,ts,amount,email\nA,2024-01-05 10:00:00,1.50,a@x\nE,2024-01-20 09:00:00,5.00,e@x\nBAD2,x,1,z\n"
@@ -34,7 +34,7 @@ STEPS = {
     "delete old outputs": ("storage.delete", "processed/tx/"),
     "delete old rejected rows": ("storage.delete", "rejected/tx/"),
     "move staged rows in": ("storage.move", "processed/tx/"),
-    "move staged key index in": ("storage.move", "_meta/key_index/"),
+    "key index: point at the new generation": ("storage.write_text", "_meta/key_index/"),
     "ledger intent": ("ledger.save_file", "claimed raw/tx/"),
     "ledger outcome": ("ledger.save_file", "processed raw/tx/"),
     "analytics intent": ("storage.write_text", "_meta/analytics/tx/"),
@@ -98,6 +98,7 @@ def test_a_fault_then_a_rerun_ends_as_a_clean_run(spark, first_delivery: Path, c
     storage, reference = LocalStorage(str(lake)), LocalStorage(str(clean))
     assert lake_rows(spark, storage, "tx") == lake_rows(spark, reference, "tx")
     assert lake_files(storage, "tx") == lake_files(reference, "tx")
+    assert key_index_rows(spark, storage, "tx") == key_index_rows(spark, reference, "tx")
     ledger = SqliteLedger(str(lake / "_meta" / "ledger.sqlite"))
     assert {f.source_key: f.status for f in ledger.files(dataset="tx")} == {
         "raw/tx/jan.csv": "published",
