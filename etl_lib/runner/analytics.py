@@ -44,7 +44,7 @@ from etl_lib.transform.dedup import keep_latest_per_key
 from etl_lib.transform.partition import partition_name
 from etl_lib.transform.pii import with_hashed_columns
 from etl_lib.write.key_index import KeyIndex
-from etl_lib.write.staging import staged_files
+from etl_lib.write.staging import file_id, staged_files
 
 log = logging.getLogger("etl_lib.analytics")
 
@@ -101,79 +101,93 @@ def _of_files(sources: list[str]) -> Column:
 
 @dataclass(frozen=True)
 class AnalyticsPlan:
-    """What an analytics run rewrites, decided before anything is written."""
+    """What an analytics run rewrites and reads, decided before anything is written."""
 
     partitions: frozenset[str]
     """``year=YYYY/month=MM`` partitions to rewrite."""
-    processed: dict[str, list[str]]
-    """Their processed files, by partition."""
-    analytics: dict[str, list[str]]
-    """Their current analytics-ready files that are kept where their key is not decided again
-    (none for partitions an earlier run may have half-swapped)."""
+    candidates: tuple[str, ...]
+    """Processed files whose rows may win: the pending files' outputs, the files holding rows of
+    the keys decided again, and every file of a partition an earlier run may have half-swapped."""
+    kept: tuple[str, ...]
+    """Current analytics-ready files of the rewritten partitions (not the half-swapped ones):
+    their rows stay unless their key is decided again (keyed) or their source is pending."""
     decide: DataFrame | None
     """The (hashed) keys decided again; None for a dataset without keys."""
+    pending_sources: tuple[str, ...]
     unfinished_sources: tuple[str, ...]
     """Files still ``claimed``: their processed rows are not candidates."""
+    index_entries: DataFrame | None
+    """Key index entries of the pending files and the half-swapped partitions (keyed datasets)."""
+
+
+def _files(found: dict[str, list[str]]) -> list[str]:
+    return [k for keys in found.values() for k in keys]
 
 
 def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[str], index: KeyIndex) -> AnalyticsPlan:
-    """The partitions to rewrite for ``pending`` files and an earlier run's ``unfinished`` ones.
+    """The partitions to rewrite for ``pending`` files and an earlier run's ``unfinished`` ones,
+    and the files to read for it: found from the ledger (a file's outputs) and the key index,
+    by name, never by listing the dataset.
 
-    For a keyed dataset, one small Spark job finds the partitions holding rows of the keys
-    to decide again (distinct partition names only come back to the driver)."""
+    For a keyed dataset, one small Spark job finds where rows of the keys to decide again
+    live (distinct partition and source names only come back to the driver)."""
     spec = ctx.spec
-    dirty = {p for f in pending for p in f.dirty_partitions}
+    processed_root, analytics_root = ctx.processed_prefix(), ctx.analytics_prefix()
+    sources = tuple(f.source_key for f in pending)
     claimed = tuple(f.source_key for f in ctx.ledger.files(dataset=ctx.dataset, status="claimed"))
+    dirty = {p for f in pending for p in f.dirty_partitions}
+    outputs = sorted({o for f in pending for o in f.outputs if o.startswith(processed_root + "/")})
+    redo = _files(partition_files(ctx, processed_root, unfinished, ".json"))
     affected = dirty | unfinished
     if not spec.keys:
-        files = partition_files(ctx, ctx.processed_prefix(), affected, ".json")
-        return AnalyticsPlan(frozenset(affected), files, {}, None, claimed)
+        kept = tuple(_files(partition_files(ctx, analytics_root, affected - unfinished, ".parquet")))
+        every = tuple(sorted({*outputs, *redo}))
+        return AnalyticsPlan(frozenset(affected), every, kept, None, sources, claimed, None)
 
     keys = spec.keys
-    seen = partition_files(ctx, ctx.processed_prefix(), affected, ".json")
-    current = partition_files(ctx, ctx.analytics_prefix(), dirty - unfinished, ".parquet")
+    fresh = read_processed(ctx, {"": sorted({*outputs, *redo})})
     decide: DataFrame | None = None
-    rows = read_processed(ctx, seen)
-    if rows is not None:
-        delivered = rows.filter(_of_files([f.source_key for f in pending]))
-        # Every key of a partition an earlier run may have half-swapped is decided again.
-        redo = rows.filter(partition_name().isin(sorted(unfinished))) if unfinished else None
-        decide = delivered.select(*keys)
-        if redo is not None:
-            decide = decide.unionByName(redo.select(*keys))
+    if fresh is not None:
+        # The keys the pending files deliver, and every key of a partition that may be half-swapped.
+        in_redo = partition_name().isin(sorted(unfinished)) if unfinished else F.lit(False)
+        decide = fresh.filter(_of_files(list(sources)) | in_redo).select(*keys)
     replaced = [f.source_key for f in pending if f.replaces_previous]
-    old = read_analytics(ctx, current) if replaced else None
-    if old is not None:  # keys whose winner came from an earlier version of a re-delivered file
-        old_winners = old.filter(_of_files(replaced)).select(*keys)
+    current = read_analytics(ctx, partition_files(ctx, analytics_root, dirty - unfinished, ".parquet"))
+    if replaced and current is not None:  # keys whose winner came from an earlier version of a re-delivered file
+        old_winners = current.filter(_of_files(replaced)).select(*keys)
         decide = old_winners if decide is None else decide.unionByName(old_winners)
+    candidates = {*outputs, *redo}
     if decide is not None:
         decide = decide.distinct()
-        affected |= index.partitions_holding(decide)
-    processed = partition_files(ctx, ctx.processed_prefix(), affected, ".json")
-    kept = partition_files(ctx, ctx.analytics_prefix(), affected - unfinished, ".parquet")
-    return AnalyticsPlan(frozenset(affected), processed, kept, decide, claimed)
+        for partition, source in index.where_rows_of(decide):
+            affected.add(partition)
+            if source not in sources:
+                found = ctx.storage.list(f"{processed_root}/{partition}/{file_id(source)}-")
+                candidates.update(o.key for o in found if posixpath.dirname(o.key) == f"{processed_root}/{partition}")
+    current_files = tuple(_files(partition_files(ctx, analytics_root, affected - unfinished, ".parquet")))
+    return AnalyticsPlan(frozenset(affected), tuple(sorted(candidates)), current_files, decide, sources, claimed, fresh)
 
 
 def analytics_rows(ctx: RunContext, plan: AnalyticsPlan) -> DataFrame | None:
     """The rows of the plan's partitions after this run: deduplicated and pii-hashed."""
     spec = ctx.spec
     columns = [f.name for f in analytics_schema(ctx.spark, spec).fields]
-    candidates = read_processed(ctx, plan.processed)
+    candidates = read_processed(ctx, {"": list(plan.candidates)})
     if candidates is not None and plan.unfinished_sources:
         candidates = candidates.filter(~_of_files(list(plan.unfinished_sources)))
-    if not spec.keys:
-        return None if candidates is None else candidates.select(*columns)
-    winners = None
-    if candidates is not None and plan.decide is not None:
-        decided = candidates.join(F.broadcast(plan.decide), spec.keys, "left_semi")
-        winners = decided.transform(keep_latest_per_key(spec.keys, spec.latest_by)).select(*columns)
-    kept = read_analytics(ctx, plan.analytics)
-    if kept is not None and plan.decide is not None:
-        kept = kept.join(F.broadcast(plan.decide), spec.keys, "left_anti")
-    if kept is None:
-        return winners
-    kept = kept.select(*columns)
-    return kept if winners is None else winners.unionByName(kept)
+    kept = read_analytics(ctx, {"": list(plan.kept)})
+    if spec.keys and plan.decide is not None:
+        if candidates is not None:
+            decided = candidates.join(F.broadcast(plan.decide), spec.keys, "left_semi")
+            candidates = decided.transform(keep_latest_per_key(spec.keys, spec.latest_by))
+        if kept is not None:
+            kept = kept.join(F.broadcast(plan.decide), spec.keys, "left_anti")
+    elif kept is not None:  # no keys: every row stays but the pending files' earlier rows
+        kept = kept.filter(~_of_files(list(plan.pending_sources)))
+    parts = [p.select(*columns) for p in (candidates, kept) if p is not None]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
 
 
 def _count_staged(ctx: RunContext, stage: str) -> int:
@@ -236,7 +250,7 @@ def publish_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: se
             for n, key in enumerate(sorted(staged.get(partition, []))):
                 ctx.storage.move(key, f"{folder}/part-{n:05d}.snappy.parquet")
         if ctx.spec.keys:
-            index.replace(plan.partitions, read_processed(ctx, plan.processed))
+            index.replace(plan.pending_sources, frozenset(unfinished), plan.index_entries)
         log.info("analytics-ready %s: rewrote %d partition(s), %d rows", ctx.dataset, len(plan.partitions), written)
     finally:
         try:

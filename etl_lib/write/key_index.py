@@ -1,13 +1,15 @@
-"""The key index of a keyed dataset: which partitions hold rows of which keys.
+"""The key index of a keyed dataset: which source files put rows of which keys in which partitions.
 
-One table of the distinct (keys, ``year``, ``month``) of every processed row the
-analytics stage has taken, pii keys hashed as in analytics-ready, under
-``_meta/key_index/{dataset}/``. The analytics stage reads it to find every
-partition holding a key it must decide again, instead of scanning processed,
-and replaces it after each run: the entries of the partitions it rewrote are
-recomputed from their processed rows, the others are kept. So an entry is never
-missing for a row analytics-ready has taken; an entry left over by a row that
-is gone only makes a later run rewrite one partition more.
+One table of the distinct (keys, ``year``, ``month``, ``_source_file``) of every
+processed row the analytics stage has taken, pii keys hashed as in
+analytics-ready, under ``_meta/key_index/{dataset}/``. The analytics stage reads
+it to find the partitions and the processed files holding rows of the keys it
+must decide again, instead of scanning processed, and replaces it after each
+run: the entries of the files it took are replaced by their new rows' entries
+(and those of partitions an earlier run may have half-swapped, by their rows'),
+the others are kept. So an entry is never missing for a row analytics-ready has
+taken; an entry left over by a row that is gone only makes a later run read one
+file more.
 
 The table is written whole into a new generation folder (``gen-{run_id}/``),
 then ``current.json`` is pointed at it and the older generations are removed:
@@ -38,8 +40,8 @@ POINTER = "current.json"
 
 
 def key_index_columns(keys: list[str]) -> list[str]:
-    """Columns of the index: the keys and the partition."""
-    return [*keys, "year", "month"]
+    """Columns of the index: the keys, the partition and the source file."""
+    return [*keys, "year", "month", "_source_file"]
 
 
 def index_schema(ctx: RunContext) -> T.StructType:
@@ -75,22 +77,27 @@ class KeyIndex:
         entries = rows.select(*key_index_columns(self.ctx.spec.keys))
         return KeyIndex(self.ctx, self.generation, entries if self.entries is None else self.entries.union(entries))
 
-    def partitions_holding(self, keys: DataFrame) -> set[str]:
-        """``year=YYYY/month=MM`` of every partition holding a row of one of ``keys``."""
+    def where_rows_of(self, keys: DataFrame) -> list[tuple[str, str]]:
+        """(``year=YYYY/month=MM``, source file) of every partition and file holding a row of ``keys``."""
         if self.entries is None:
-            return set()
+            return []
         holding = self.entries.join(F.broadcast(keys), self.ctx.spec.keys, "left_semi")
-        # Distinct partition names only: at most one row per month of data.
-        return {f"year={r['year']}/month={r['month']}" for r in holding.select("year", "month").distinct().collect()}
+        # Distinct names only: at most one row per partition and source file.
+        found = holding.select(partition_name().alias("partition"), "_source_file").distinct().collect()
+        return sorted((r["partition"], r["_source_file"]) for r in found)
 
-    def replace(self, partitions: frozenset[str], rows: DataFrame | None) -> None:
-        """Write the next generation: the entries of ``partitions`` from ``rows`` (their processed
-        rows, pii hashed), the others as they were; then point at it and drop the older ones."""
+    def replace(self, sources: tuple[str, ...], partitions: frozenset[str], rows: DataFrame | None) -> None:
+        """Write the next generation: the entries of ``sources`` and of ``partitions`` from ``rows``
+        (their processed rows, pii hashed), the others as they were; then point at it and drop
+        the older generations."""
         ctx = self.ctx
         columns = key_index_columns(ctx.spec.keys)
         kept = None
         if self.entries is not None:
-            kept = self.entries.filter(~partition_name().isin(sorted(partitions)))
+            replaced = F.col("_source_file").isin(list(sources)) if sources else F.lit(False)
+            if partitions:
+                replaced = replaced | partition_name().isin(sorted(partitions))
+            kept = self.entries.filter(~replaced)
         fresh = None if rows is None else rows.select(*columns)
         table = ctx.spark.createDataFrame([], index_schema(ctx))
         for part in (kept, fresh):
