@@ -50,7 +50,7 @@ def is_copy_into(prefix: str):  # type: ignore[no-untyped-def]
 
 # One step of publishing each, as it looks on the wire.
 STEPS = {
-    "staged write (S3A)": Rule(method="PUT", path=r"/_meta/staging/tx/.*/processed/"),
+    "staged write (S3A)": Rule(method="PUT", path=r"/_meta/staging/tx/.*/kind(=|%3D)processed/"),
     "delete old outputs": Rule(method="POST", path=r"\?delete", body="processed/tx/"),
     "move staged rows in": Rule(when=is_copy_into("processed/tx/")),
     "ledger outcome": Rule(action="500", when=dynamo_status("processed")),
@@ -107,7 +107,7 @@ def test_a_fault_that_passes_is_retried_with_backoff(spark, aws: str, fault_prox
     # Two throttled answers to the first copy into processed/ (botocore's retries), and one to
     # Spark's first staged upload (S3A's retries), then S3 answers again.
     copy = fault_proxy.add(Rule(when=is_copy_into("processed/tx/"), times=2))
-    upload = fault_proxy.add(Rule(method="PUT", path=r"/_meta/staging/tx/.*/processed/.*\.json", times=1))
+    upload = fault_proxy.add(Rule(method="PUT", path=r"/_meta/staging/tx/.*/kind(=|%3D)processed/.*\.txt", times=1))
     summary = run_on_s3(spark, bucket, table)
     assert summary.status == "succeeded"
     assert copy.fired == 2 and copy.matched >= 3
