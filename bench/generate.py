@@ -220,9 +220,19 @@ class _Maker:
 
 
 def generate(
-    rows: int, bad_share: float, dup_share: float, files: int, out: str | Path, seed: int = 42
+    rows: int,
+    bad_share: float,
+    dup_share: float,
+    files: int,
+    out: str | Path,
+    seed: int = 42,
+    newline_share: float | None = None,
 ) -> dict[str, Any]:
-    """Write the files; return {rows, bad, dups, files, bytes, seconds, out, paths}."""
+    """Write the files; return {rows, bad, dups, files, bytes, seconds, out, paths}.
+
+    ``newline_share``: share of valid rows with a line break inside the quoted description
+    (default ``NEWLINE_SHARE``; 0 for data a split read can take)."""
+    newline = NEWLINE_SHARE if newline_share is None else newline_share
     if rows < 1 or files < 1 or files > rows:
         raise ValueError("need rows >= files >= 1")
     if not (0 <= bad_share < 1 and 0 <= dup_share < 1 and bad_share + dup_share < 1):
@@ -279,7 +289,7 @@ def generate(
                         roll = random_()
                         if roll < HARMLESS_SHARE:
                             maker.harmless(row)
-                        elif roll < HARMLESS_SHARE + NEWLINE_SHARE:
+                        elif roll < HARMLESS_SHARE + newline:
                             row[6] = 'Card payment\nref. "gift", wrapped'
                         seen_valid += 1
                         if seen_valid <= RESERVOIR:

@@ -1,395 +1,302 @@
 #!/usr/bin/env python3
-"""Benchmark the transactions pipeline end to end on synthetic data (figures only).
+"""The benchmark: etl_lib against a hand-written PySpark job and DuckDB, in one go, one table.
 
-    python bench/run.py --rows 1000000 [--files 8] [--bad-share 0.02] [--dup-share 0.05] \\
-        [--out DIR] [--keep] [--master local[2]] [--driver-memory 4g] [--seed 42]
+    make bench                                  # ROWS=1000000 (and 5x that), 100 daily files
+    .venv/bin/python bench/run.py --rows 1000000 [--big-factor 5] [--daily 100] [--out DIR --keep]
 
-1. Generates ``--rows`` dirty ``transactions`` rows with ``bench/generate.py`` into
-   ``OUT/raw/transactions/`` (timed on its own, not part of the pipeline figures).
-2. Starts Spark through ``etl_lib.runner.build.build_local_context`` with
-   ``ETL_LIB_DRIVER_MEMORY`` set from ``--driver-memory`` (it must be set before the JVM
-   starts) and runs ``raw-to-processed``, then ``processed-to-analytics``, each timed by
-   wall clock.
-3. Prints one row per stage: rows in and out, input MB (raw CSV bytes for stage 1,
-   processed JSON Lines bytes for stage 2), seconds, rows/s and MB/s; then peak memory
-   (the driver Python process's ``ru_maxrss``; the JVM's peak RSS, sampled from
-   ``/proc/<pid>/status`` every 0.2 s by a background thread, for the java process and
-   for its process tree; the JVM heap via py4j at the end), the output sizes and the row
-   count reconciliation (``rows_in == valid + rejected``, and against what was generated).
+Generates partner data with ``bench/generate.py`` (2% bad rows, 1% re-sent duplicates, one
+row in 10,000 with a line break in a quoted value, unless said otherwise), then runs each
+case in its own process (``bench/case.py``: its own JVM, master and heap) and prints:
 
-MB and MiB here are both 2**20 bytes. ``OUT`` is a fresh temporary folder unless
-``--out`` is given (it must be empty or absent); it is deleted at the end unless ``--keep``.
-Exit code 0 when the counts reconcile, 1 when they do not or a run did not succeed.
-No timing is asserted.
+- **cases**: wall time per stage, rows/s, CSV MB/s and peak memory (the JVM's resident size,
+  or the process's for DuckDB) of
+  - etl_lib, the hand-written job (same Spark settings) and DuckDB on one file of ``--rows``
+    and of ``--big-factor`` times that; etl_lib without the spec's expectations;
+  - the same rows as ``--daily`` daily files, against the one file;
+  - one new daily file into lakes holding 1, 10 and ``--daily`` earlier daily files;
+  - a big file without line breaks in values, read in splits (``quoted_line_breaks: false``)
+    with 2 cores and with 1, and with a small heap (``--small-heap``, default 512m);
+- **ratios**: each against its reference, measured side by side in this run;
+- **output files** per partition of analytics-ready and processed;
+- **requests**: the S3 and DynamoDB requests of an incremental run against moto, after 1, 10
+  and 100 earlier files (skipped with ``--no-requests``).
+
+Every line's counts are checked against DuckDB's over the same files (rows in, valid,
+rejected, rows in analytics-ready = distinct keys); a mismatch is printed as MISMATCH and
+the exit code is 1. Timings are figures: nothing is asserted about them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 SPEC = REPO / "sample_csv" / "specs" / "transactions.yaml"
-MIB = 1 << 20
-SAMPLE_EVERY_S = 0.2
+sys.path.insert(0, str(BENCH))
 
-if str(BENCH_DIR) not in sys.path:  # so `import generate` works however this file is run
-    sys.path.insert(0, str(BENCH_DIR))
+from generate import generate  # noqa: E402
+from measure import MIB, mib, text_table  # noqa: E402
 
-
-# --- memory sampling from /proc (Linux; no dependencies) ---------------------------------
+COUNTS = ("rows_in", "valid", "rejected", "analytics")
 
 
-def _proc_table() -> dict[int, tuple[int, str]]:
-    """pid -> (ppid, comm) for every process visible in /proc."""
-    found: dict[int, tuple[int, str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
-                stat = handle.read()
-        except OSError:  # the process ended meanwhile
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-        head, _, tail = stat.rpartition(")")
-        fields = tail.split()
-        if len(fields) >= 2:
-            found[int(entry)] = (int(fields[1]), head.partition("(")[2])
-    return found
+def case(config: dict[str, Any]) -> dict[str, Any]:
+    """Run one case in its own process; its JSON result (``error`` when it failed)."""
+    print(f"  running {config['name']} ...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "case.py"), json.dumps(config)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return {"error": " | ".join(tail), "wall_s": time.perf_counter() - started}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _descendants(root: int, table: dict[int, tuple[int, str]]) -> list[int]:
-    """Every process below ``root`` (children, grandchildren, ...)."""
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    out, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
+def spec_variant(work: Path, name: str, **changes: Any) -> str:
+    """The sample transactions spec with ``changes`` (``source`` merged), written under ``work``."""
+    spec = yaml.safe_load(SPEC.read_text())
+    source = changes.pop("source", None)
+    if source:
+        spec["source"] = {**spec.get("source", {}), **source}
+    spec.update(changes)
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return str(path)
 
 
-def _rss_bytes(pid: int) -> int:
-    """Current resident set size of ``pid`` (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
+def folder_of(work: Path, name: str, files: list[str]) -> Path:
+    """A folder holding ``files`` (hard links: raw bytes and modified times as generated)."""
+    folder = work / "inputs" / name
+    folder.mkdir(parents=True)
+    for path in files:
+        os.link(path, folder / Path(path).name)
+    return folder
 
 
-class JvmSampler(threading.Thread):
-    """Samples the RSS of the java process below this Python process, and of its tree.
-
-    Started before Spark so the JVM is found as soon as it is launched. ``mark(name)``
-    starts a new phase; peaks are kept overall and per phase.
-    """
-
-    def __init__(self, interval: float = SAMPLE_EVERY_S) -> None:
-        super().__init__(name="jvm-rss-sampler", daemon=True)
-        self.interval = interval
-        self.jvm_pid: int | None = None
-        self.peak_jvm = 0
-        self.peak_tree = 0
-        self.phase = "startup"
-        self.phase_peaks: dict[str, tuple[int, int]] = {}
-        self.samples = 0
-        self._halt = threading.Event()
-        self._guard = threading.Lock()
-
-    def mark(self, phase: str) -> None:
-        """Start counting peaks for ``phase``."""
-        with self._guard:
-            self.phase = phase
-
-    def stop(self) -> None:
-        """Take a last sample and end the thread."""
-        self._halt.set()
-        self.join(timeout=5)
-        self._sample()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self._sample()
-            self._halt.wait(self.interval)
-
-    def _sample(self) -> None:
-        table = _proc_table()
-        if self.jvm_pid is None or self.jvm_pid not in table:
-            below = _descendants(os.getpid(), table)
-            java = [pid for pid in below if table[pid][1] == "java"]
-            if not java:
-                return
-            self.jvm_pid = min(java)
-        jvm = _rss_bytes(self.jvm_pid)
-        tree = jvm + sum(_rss_bytes(pid) for pid in _descendants(self.jvm_pid, table))
-        with self._guard:
-            self.samples += 1
-            self.peak_jvm = max(self.peak_jvm, jvm)
-            self.peak_tree = max(self.peak_tree, tree)
-            old_jvm, old_tree = self.phase_peaks.get(self.phase, (0, 0))
-            self.phase_peaks[self.phase] = (max(old_jvm, jvm), max(old_tree, tree))
+def new_lake(work: Path, name: str, files: list[str]) -> Path:
+    """A lake whose ``raw/transactions/`` holds ``files`` as delivered."""
+    lake = work / "lakes" / name
+    raw = lake / "raw" / "transactions"
+    raw.mkdir(parents=True)
+    for path in files:
+        os.link(path, raw / Path(path).name)
+    return lake
 
 
-def driver_peak_rss() -> int:
-    """Peak RSS of this Python process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def deliver(lake: Path, path: str) -> None:
+    os.link(path, lake / "raw" / "transactions" / Path(path).name)
 
 
-def jvm_heap(spark: Any) -> dict[str, int]:
-    """Heap of the driver JVM via py4j: used and committed now, max, and the sum of the
-    heap pools' peak usage (an upper bound of the peak heap used; pools peak at different times)."""
-    jvm = spark._jvm
-    runtime = jvm.java.lang.Runtime.getRuntime()
-    total, free, limit = runtime.totalMemory(), runtime.freeMemory(), runtime.maxMemory()
-    pool_peaks = 0
-    for pool in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans():
-        if str(pool.getType().name()) == "HEAP":
-            pool_peaks += pool.getPeakUsage().getUsed()
-    return {"used": total - free, "committed": total, "max": limit, "pool_peaks": pool_peaks}
+class Bench:
+    """Runs the cases and keeps their lines."""
+
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args, self.work = args, work
+        self.lines: list[dict[str, Any]] = []
+        self.reference: dict[str, dict[str, Any]] = {}
+
+    def duck(self, name: str, files: list[str]) -> dict[str, Any]:
+        """DuckDB over ``files``: the counts every line is checked against (and a timed line)."""
+        folder = folder_of(self.work, name, files)
+        return case({"name": f"duckdb {name}", "kind": "duckdb", "spec": str(SPEC), "raw": str(folder),
+                     "out": str(self.work / "out" / f"duck-{name}")})  # fmt: skip
+
+    def add(self, label: str, result: dict[str, Any], csv_bytes: int, expect: dict[str, Any] | None,
+            ratio_to: str | None = None, only: tuple[str, ...] = COUNTS) -> dict[str, Any]:  # fmt: skip
+        line = {"label": label, "result": result, "bytes": csv_bytes, "ratio_to": ratio_to}
+        if "error" in result:
+            line["check"] = f"FAILED: {result['error'][:200]}"
+        elif expect is None or "error" in expect:
+            line["check"] = "no reference"
+        else:
+            wrong = [f"{c} {result.get(c)} != {expect.get(c)}" for c in only if result.get(c) != expect.get(c)]
+            line["check"] = "MISMATCH: " + "; ".join(wrong) if wrong else "ok"
+        self.lines.append(line)
+        self.reference[label] = result
+        return result
+
+    def etl(self, name: str, lake: Path, spec: str = str(SPEC), **extra: Any) -> dict[str, Any]:
+        config = {"name": name, "kind": "etl", "spec": spec, "lake": str(lake), "master": self.args.master,
+                  "driver_memory": self.args.driver_memory, **extra}  # fmt: skip
+        return case(config)
 
 
-# --- figures -------------------------------------------------------------------------------
-
-
-def prefix_bytes(ctx: Any, prefix: str) -> tuple[int, int]:
-    """(bytes, files) of the data files below ``prefix`` of the lake (markers and .crc skipped)."""
-    if not ctx.storage.exists(prefix):
-        return 0, 0
-    objects = ctx.storage.list(prefix + "/")
-    return sum(o.size for o in objects), len(objects)
-
-
-def text_table(headers: list[str], rows: list[list[object]], left: int = 1) -> str:
-    """A plain text table: the first ``left`` columns left-aligned, the others right-aligned."""
-    cells = [[str(v) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-
-    def line(values: list[str]) -> str:
-        padded = [v.ljust(w) if i < left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))]
-        return "  ".join(padded).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
-
-
-def mib(value: int) -> str:
-    """Bytes as MiB with one decimal."""
-    return f"{value / MIB:,.1f}"
-
-
-def rate(amount: float, seconds: float) -> str:
-    """amount per second, or '-' for a zero duration."""
-    return f"{amount / seconds:,.0f}" if seconds > 0 else "-"
-
-
-def rate_mb(amount: int, seconds: float) -> str:
-    """MB per second with one decimal."""
-    return f"{amount / MIB / seconds:,.1f}" if seconds > 0 else "-"
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, required=True, help="rows to generate (over all files)")
-    parser.add_argument("--files", type=int, default=1, help="number of CSV files (default 1)")
-    parser.add_argument("--bad-share", type=float, default=0.02, help="share of rows to reject (default 0.02)")
-    parser.add_argument("--dup-share", type=float, default=0.05, help="share of re-sent rows (default 0.05)")
-    parser.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
-    parser.add_argument("--out", help="lake folder, empty or absent (default: a fresh temporary folder)")
-    parser.add_argument("--keep", action="store_true", help="keep the lake folder afterwards")
-    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
-    parser.add_argument("--driver-memory", default="4g", help="spark.driver.memory (default 4g)")
-    return parser.parse_args(argv)
+def total_s(result: dict[str, Any]) -> float:
+    return sum(result.get("stages", {}).values())
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate, run both stages, print the figures; return the exit code."""
-    args = parse_args(argv)
-    if args.out:
-        out = Path(args.out).resolve()
-        if out.exists() and any(out.iterdir()):
-            print(f"bench/run.py: --out {out} is not empty; give an empty or new folder", file=sys.stderr)
-            return 2
-        out.mkdir(parents=True, exist_ok=True)
-    else:
-        out = Path(tempfile.mkdtemp(prefix="etl_lib_bench_"))
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the main file (default 1,000,000)")
+    parser.add_argument("--big-factor", type=int, default=5, help="the big file holds this many times --rows")
+    parser.add_argument("--daily", type=int, default=100, help="daily files holding --rows together (default 100)")
+    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
+    parser.add_argument("--driver-memory", default="2g", help="heap of every Spark case (default 2g, etl_lib's)")
+    parser.add_argument("--small-heap", default="512m", help="heap of the big-file-small-heap case (default 512m)")
+    parser.add_argument("--no-requests", action="store_true", help="skip the request counts against moto")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", help="work folder (default: a fresh temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+    work = Path(args.out or tempfile.mkdtemp(prefix="etl_lib_bench_")).resolve()
+    work.mkdir(parents=True, exist_ok=True)
     try:
-        return _bench(args, out)
+        return run(args, work)
     finally:
         if args.keep:
-            print(f"\nlake kept at {out}")
+            print(f"\nwork folder kept at {work}")
         else:
-            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
 
 
-def _bench(args: argparse.Namespace, out: Path) -> int:
-    from generate import generate
+def run(args: argparse.Namespace, work: Path) -> int:
+    rows, big = args.rows, args.rows * args.big_factor
+    bench = Bench(args, work)
 
-    print(f"generating {args.rows:,} rows in {args.files} file(s) under {out}/raw/transactions ...", flush=True)
-    try:
-        gen = generate(args.rows, args.bad_share, args.dup_share, args.files, out, args.seed)
-    except ValueError as exc:
-        print(f"bench/run.py: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"generated: rows={gen['rows']:,} bad={gen['bad']:,} dups={gen['dups']:,} files={gen['files']} "
-        f"csv={mib(gen['bytes'])} MB in {gen['seconds']:.1f} s (not part of the figures below)",
-        flush=True,
-    )
-
-    # Spark reads these when it launches the JVM: they must be set before build_local_context.
-    os.environ["ETL_LIB_DRIVER_MEMORY"] = args.driver_memory
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-
-    from etl_lib.runner.build import build_local_context
-    from etl_lib.runner.run import run_dataset
-
-    sampler = JvmSampler()
-    sampler.start()
-    started = time.perf_counter()
-    ctx = build_local_context(str(SPEC), str(out), master=args.master)
-    startup_s = time.perf_counter() - started
-    print(f"spark: master={args.master} driver-memory={args.driver_memory} started in {startup_s:.1f} s", flush=True)
-
-    try:
-        sampler.mark("raw-to-processed")
-        driver_before = driver_peak_rss()
+    def data(name: str, count: int, files: int = 1, newline: float | None = None) -> dict[str, Any]:
         started = time.perf_counter()
-        first = run_dataset(ctx, stage="raw-to-processed")
-        first_s = time.perf_counter() - started
-        driver_after_first = driver_peak_rss()
-        processed_bytes, processed_files = prefix_bytes(ctx, ctx.processed_prefix())
+        gen = generate(count, 0.02, 0.01, files, work / "data" / name, args.seed, newline_share=newline)
+        print(f"generated {name}: {count:,} rows in {files} file(s), {mib(gen['bytes'])} MB, "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
+        return gen
 
-        sampler.mark("processed-to-analytics")
-        started = time.perf_counter()
-        second = run_dataset(ctx, stage="processed-to-analytics")
-        second_s = time.perf_counter() - started
-        driver_after_second = driver_peak_rss()
-        sampler.mark("end")
+    one, large = data("one", rows), data("big", big)
+    daily = data("daily", rows + rows // args.daily, files=args.daily + 1)
+    flat = data("flat", big, newline=0.0)
+    earlier, new = daily["paths"][:-1], daily["paths"][-1]
 
-        heap = jvm_heap(ctx.spark)
-        analytics_bytes, analytics_files = prefix_bytes(ctx, ctx.analytics_prefix())
-        rejected_bytes, rejected_files = prefix_bytes(ctx, ctx.rejected_prefix())
-    finally:
-        sampler.stop()
-        ctx.spark.stop()
+    # One file: etl_lib, the hand-written job, DuckDB; then the big file.
+    for tag, gen in ((f"{rows:,} rows, 1 file", one), (f"{big:,} rows, 1 file", large)):
+        expect = bench.duck(tag.split()[0], gen["paths"])
+        bench.add(f"DuckDB, {tag}", expect, gen["bytes"], expect)
+        hw = case({"name": f"hand-written {tag}", "kind": "handwritten", "spec": str(SPEC), "raw": gen["paths"][0],
+                   "out": str(work / "out" / f"hw-{tag.split()[0]}"), "master": args.master,
+                   "driver_memory": args.driver_memory, "multiline": True})  # fmt: skip
+        bench.add(f"hand-written PySpark, {tag}", hw, gen["bytes"], expect)
+        lake = new_lake(work, f"one-{tag.split()[0]}", gen["paths"])
+        bench.add(f"etl_lib, {tag}", bench.etl(f"etl_lib {tag}", lake), gen["bytes"], expect,
+                  ratio_to=f"hand-written PySpark, {tag}")  # fmt: skip
+        if gen is one:
+            no_checks = spec_variant(work, "no-expectations", expectations=[])
+            plain = new_lake(work, "one-no-expectations", gen["paths"])
+            bench.add(f"etl_lib without expectations, {tag}", bench.etl("etl_lib no expectations", plain, no_checks),
+                      gen["bytes"], expect)  # fmt: skip
 
-    run1, run2 = first.report.run, second.report.run
-    stage_peaks = sampler.phase_peaks
-    print()
-    print(f"stages (wall clock; {args.rows:,} rows generated, {args.files} file(s), master {args.master})")
-    print(
-        text_table(
-            ["stage", "status", "rows in", "rows out", "input MB", "seconds", "rows/s", "MB/s", "JVM peak RSS MiB"],
-            [
-                [
-                    "raw-to-processed",
-                    run1.status,
-                    f"{run1.rows_in:,}",
-                    f"{run1.rows_valid:,} valid + {run1.rows_rejected:,} rejected",
-                    mib(gen["bytes"]),
-                    f"{first_s:.1f}",
-                    rate(run1.rows_in, first_s),
-                    rate_mb(gen["bytes"], first_s),
-                    mib(stage_peaks.get("raw-to-processed", (0, 0))[0]),
-                ],
-                [
-                    "processed-to-analytics",
-                    run2.status,
-                    f"{run1.rows_valid:,}",
-                    f"{run2.rows_analytics:,} analytics-ready",
-                    mib(processed_bytes),
-                    f"{second_s:.1f}",
-                    rate(run1.rows_valid, second_s),
-                    rate_mb(processed_bytes, second_s),
-                    mib(stage_peaks.get("processed-to-analytics", (0, 0))[0]),
-                ],
-                [
-                    "total",
-                    "",
-                    f"{run1.rows_in:,}",
-                    f"{run2.rows_analytics:,} analytics-ready",
-                    mib(gen["bytes"]),
-                    f"{first_s + second_s:.1f}",
-                    rate(run1.rows_in, first_s + second_s),
-                    rate_mb(gen["bytes"], first_s + second_s),
-                    mib(sampler.peak_jvm),
-                ],
-            ],
-            left=2,
-        )
-    )
+    # The same rows as daily files.
+    expect = bench.duck("daily", earlier)
+    lake_daily = new_lake(work, "daily", earlier)
+    daily_bytes = sum(os.path.getsize(p) for p in earlier)
+    bench.add(f"etl_lib, {rows:,} rows as {args.daily} daily files", bench.etl("etl_lib daily", lake_daily),
+              daily_bytes, expect, ratio_to=f"etl_lib, {rows:,} rows, 1 file")  # fmt: skip
 
-    print()
-    print("memory")
-    print(
-        text_table(
-            ["what", "MiB"],
-            [
-                ["driver Python peak RSS (ru_maxrss), before the stages", mib(driver_before)],
-                ["driver Python peak RSS, after raw-to-processed", mib(driver_after_first)],
-                ["driver Python peak RSS, after processed-to-analytics", mib(driver_after_second)],
-                [f"JVM (java pid {sampler.jvm_pid}) peak RSS, whole run", mib(sampler.peak_jvm)],
-                ["JVM process tree peak RSS (java + its children), whole run", mib(sampler.peak_tree)],
-                ["JVM heap used at the end (totalMemory - freeMemory)", mib(heap["used"])],
-                ["JVM heap committed at the end (totalMemory)", mib(heap["committed"])],
-                ["JVM heap max (maxMemory, from --driver-memory)", mib(heap["max"])],
-                ["JVM heap pools' peak used, summed (upper bound)", mib(heap["pool_peaks"])],
-            ],
-        )
-    )
-    print(f"(RSS sampled every {SAMPLE_EVERY_S} s from /proc/<pid>/status VmRSS; {sampler.samples} samples)")
+    # One new daily file into lakes holding 1, 10 and --daily earlier files.
+    new_only = bench.duck("new", [new])
+    for count in sorted({1, min(10, args.daily), args.daily}):
+        held = earlier[-count:]
+        if count == args.daily:
+            lake = lake_daily
+        else:
+            lake = new_lake(work, f"held-{count}", held)
+            bench.etl(f"etl_lib: {count} earlier file(s) (not timed)", lake)
+        deliver(lake, new)
+        result = bench.etl(f"etl_lib one new file after {count}", lake)
+        everything = bench.duck(f"held-{count}-and-new", [*held, new])
+        expect = {
+            **{c: new_only.get(c) for c in ("rows_in", "valid", "rejected")},
+            "analytics": everything.get("analytics"),
+        }
+        bench.add(f"etl_lib, 1 new daily file after {count} earlier", result, os.path.getsize(new), expect,
+                  ratio_to="etl_lib, 1 new daily file after 1 earlier" if count > 1 else None)  # fmt: skip
 
-    print()
-    print("outputs")
-    print(
-        text_table(
-            ["area", "files", "MB"],
-            [
-                ["raw (CSV)", gen["files"], mib(gen["bytes"])],
-                ["processed (JSON Lines)", processed_files, mib(processed_bytes)],
-                ["analytics-ready (Parquet)", analytics_files, mib(analytics_bytes)],
-                ["rejected (JSON Lines)", rejected_files, mib(rejected_bytes)],
-            ],
-        )
-    )
-
-    expected_analytics = gen["rows"] - gen["bad"] - gen["dups"]
-    checks = [
-        ("rows_in == valid + rejected", run1.rows_in, run1.rows_valid + run1.rows_rejected),
-        ("rows_in == rows generated", run1.rows_in, gen["rows"]),
-        ("rejected == bad rows generated", run1.rows_rejected, gen["bad"]),
-        ("analytics-ready == rows - bad - dups", run2.rows_analytics, expected_analytics),
+    # A big file without line breaks in values, read in splits: 2 cores, 1 core, a small heap.
+    expect = bench.duck("flat", flat["paths"])
+    split_spec = spec_variant(work, "split", source={"quoted_line_breaks": False})
+    tag = f"{big:,} rows, 1 file, read in splits"
+    two = f"etl_lib, {tag}, 2 cores"
+    hand = f"hand-written PySpark, {tag}"
+    runs = [
+        (two, "local[2]", args.driver_memory, hand),
+        (f"etl_lib, {tag}, 1 core", "local[1]", args.driver_memory, two),
+        (f"etl_lib, {tag}, 2 cores, {args.small_heap} heap", "local[2]", args.small_heap, two),
     ]
-    print()
-    print("reconciliation")
-    print(
-        text_table(
-            ["check", "left", "right", "result"],
-            [[name, f"{a:,}", f"{b:,}", "ok" if a == b else "MISMATCH"] for name, a, b in checks],
-        )
-    )
-    failed_files = [f for f in first.report.files if f.status == "failed"]
-    for record in failed_files:
-        print(f"failed file: {record.source_key}: {record.error}")
-    good = all(a == b for _, a, b in checks) and run1.status == "succeeded" and run2.status == "succeeded"
-    return 0 if good else 1
+    for n, (label, master, memory, ratio_to) in enumerate(runs):
+        lake = new_lake(work, f"split-{n}", flat["paths"])
+        result = bench.etl(label, lake, split_spec, master=master, driver_memory=memory)
+        bench.add(label, result, flat["bytes"], expect, ratio_to=ratio_to)
+    hw = case({"name": hand, "kind": "handwritten", "spec": str(SPEC), "raw": flat["paths"][0],
+               "out": str(work / "out" / "hw-flat"), "master": args.master, "driver_memory": args.driver_memory,
+               "multiline": False})  # fmt: skip
+    bench.add(hand, hw, flat["bytes"], expect)
+
+    requests = None if args.no_requests else case({"name": "requests", "kind": "requests", "work": str(work / "req")})
+    print_report(bench, requests, work)
+    failed = [line for line in bench.lines if line["check"] not in ("ok", "no reference")]
+    return 1 if failed or (requests and "error" in requests) else 0
+
+
+def print_report(bench: Bench, requests: dict[str, Any] | None, work: Path) -> None:
+    """The tables."""
+    rows = []
+    for line in bench.lines:
+        r = line["result"]
+        stages = r.get("stages", {})
+        total = total_s(r)
+        ratio = ""
+        if line["ratio_to"] and line["ratio_to"] in bench.reference and total:
+            ref = total_s(bench.reference[line["ratio_to"]])
+            ratio = f"{total / ref:.2f}x {line['ratio_to'].split(',')[0]}" if ref else ""
+        peak = r.get("jvm_peak_rss") or r.get("python_peak_rss") or 0
+        rows.append([
+            line["label"], f"{r.get('rows_in', 0):,}", mib(line["bytes"]),
+            f"{stages.get('raw-to-processed', 0):.1f}", f"{stages.get('processed-to-analytics', 0):.1f}",
+            f"{total:.1f}", f"{r.get('rows_in', 0) / total:,.0f}" if total else "-",
+            f"{line['bytes'] / MIB / total:.1f}" if total else "-", mib(peak), ratio, line["check"],
+        ])  # fmt: skip
+    print("\ncases (wall clock per stage; peak = resident size of the JVM, or of the process for DuckDB)")
+    print(text_table(["case", "rows in", "CSV MB", "stage 1 s", "stage 2 s", "total s", "rows/s", "MB/s",
+                      "peak MiB", "ratio", "counts"], rows))  # fmt: skip
+    print("\noutput files per partition (etl_lib)")
+    print(text_table(["lake", "area", "partitions", "files", "files/partition max", "MB min", "MB max"],
+                     output_shape(work / "lakes")))  # fmt: skip
+    if requests is not None:
+        print("\nrequests of one incremental run (S3 and DynamoDB, counted at a proxy in front of moto)")
+        if "error" in requests:
+            print(f"FAILED: {requests['error']}")
+        else:
+            kinds = sorted({k for counts in requests["counts"].values() for k in counts})
+            header = ["request", *[f"after {n} file(s)" for n in requests["counts"]]]
+            print(text_table(header, [[k, *[str(c.get(k, 0)) for c in requests["counts"].values()]] for k in kinds]))
+
+
+def output_shape(lakes: Path) -> list[list[object]]:
+    """Per lake and area: partitions, files, the most files in one partition, smallest and largest file."""
+    out: list[list[object]] = []
+    for lake in sorted(p for p in lakes.iterdir() if p.is_dir()):
+        for area, ext in (("analytics-ready", ".parquet"), ("processed", ".json")):
+            root = lake / area / "transactions"
+            files = [p for p in root.rglob(f"*{ext}")] if root.exists() else []
+            if not files:
+                continue
+            per = {}
+            for path in files:
+                per.setdefault(path.parent, []).append(path.stat().st_size)
+            sizes = [s for v in per.values() for s in v]
+            out.append([lake.name, area, len(per), len(files), max(len(v) for v in per.values()),
+                        mib(min(sizes)), mib(max(sizes))])  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+from contextlib import suppress
 from dataclasses import dataclass
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
@@ -105,9 +107,11 @@ class AnalyticsPlan:
 
     partitions: frozenset[str]
     """``year=YYYY/month=MM`` partitions to rewrite."""
-    candidates: tuple[str, ...]
-    """Processed files whose rows may win: the pending files' outputs, the files holding rows of
-    the keys decided again, and every file of a partition an earlier run may have half-swapped."""
+    fresh: DataFrame | None
+    """Rows of the pending files' outputs and of every file of a partition an earlier run may
+    have half-swapped (read once: kept by Spark for the keys, the candidates and the index)."""
+    others: tuple[str, ...]
+    """More processed files whose rows may win: those holding rows of the keys decided again."""
     kept: tuple[str, ...]
     """Current analytics-ready files of the rewritten partitions (not the half-swapped ones):
     their rows stay unless their key is decided again (keyed) or their source is pending."""
@@ -116,8 +120,6 @@ class AnalyticsPlan:
     pending_sources: tuple[str, ...]
     unfinished_sources: tuple[str, ...]
     """Files still ``claimed``: their processed rows are not candidates."""
-    index_entries: DataFrame | None
-    """Key index entries of the pending files and the half-swapped partitions (keyed datasets)."""
 
 
 def _files(found: dict[str, list[str]]) -> list[str]:
@@ -141,13 +143,14 @@ def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[s
     affected = dirty | unfinished
     if not spec.keys:
         kept = tuple(_files(partition_files(ctx, analytics_root, affected - unfinished, ".parquet")))
-        every = tuple(sorted({*outputs, *redo}))
-        return AnalyticsPlan(frozenset(affected), every, kept, None, sources, claimed, None)
+        every = read_processed(ctx, {"": sorted({*outputs, *redo})})
+        return AnalyticsPlan(frozenset(affected), every, (), kept, None, sources, claimed)
 
     keys = spec.keys
     fresh = read_processed(ctx, {"": sorted({*outputs, *redo})})
     decide: DataFrame | None = None
     if fresh is not None:
+        fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
         # The keys the pending files deliver, and every key of a partition that may be half-swapped.
         in_redo = partition_name().isin(sorted(unfinished)) if unfinished else F.lit(False)
         decide = fresh.filter(_of_files(list(sources)) | in_redo).select(*keys)
@@ -156,23 +159,25 @@ def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[s
     if replaced and current is not None:  # keys whose winner came from an earlier version of a re-delivered file
         old_winners = current.filter(_of_files(replaced)).select(*keys)
         decide = old_winners if decide is None else decide.unionByName(old_winners)
-    candidates = {*outputs, *redo}
+    others: set[str] = set()
     if decide is not None:
         decide = decide.distinct()
         for partition, source in index.where_rows_of(decide):
             affected.add(partition)
             if source not in sources:
                 found = ctx.storage.list(f"{processed_root}/{partition}/{file_id(source)}-")
-                candidates.update(o.key for o in found if posixpath.dirname(o.key) == f"{processed_root}/{partition}")
+                others.update(o.key for o in found if posixpath.dirname(o.key) == f"{processed_root}/{partition}")
     current_files = tuple(_files(partition_files(ctx, analytics_root, affected - unfinished, ".parquet")))
-    return AnalyticsPlan(frozenset(affected), tuple(sorted(candidates)), current_files, decide, sources, claimed, fresh)
+    others -= {*outputs, *redo}
+    return AnalyticsPlan(frozenset(affected), fresh, tuple(sorted(others)), current_files, decide, sources, claimed)
 
 
 def analytics_rows(ctx: RunContext, plan: AnalyticsPlan) -> DataFrame | None:
     """The rows of the plan's partitions after this run: deduplicated and pii-hashed."""
     spec = ctx.spec
     columns = [f.name for f in analytics_schema(ctx.spark, spec).fields]
-    candidates = read_processed(ctx, {"": list(plan.candidates)})
+    more = read_processed(ctx, {"": list(plan.others)})
+    candidates = plan.fresh if more is None else more if plan.fresh is None else plan.fresh.unionByName(more)
     if candidates is not None and plan.unfinished_sources:
         candidates = candidates.filter(~_of_files(list(plan.unfinished_sources)))
     kept = read_analytics(ctx, {"": list(plan.kept)})
@@ -215,11 +220,21 @@ def publish_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: se
     The caller removes the intent (``intent_key``) once the pending files are recorded as published.
     """
     index = KeyIndex.load(ctx)
-    if ctx.spec.keys and index.generation is None:
-        # No index yet (a new lake, or one from before it): built once from all of processed.
+    if ctx.spec.keys and index.generation is None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
+        # A lake from before the index: built once from all of processed. (Without analytics-ready,
+        # no processed row was taken yet: the pending files' own rows make the first index.)
         everything = partition_files(ctx, ctx.processed_prefix(), all_partitions(ctx, ctx.processed_prefix()), ".json")
         index = index.with_entries_of(read_processed(ctx, everything))
     plan = plan_analytics(ctx, pending, unfinished, index)
+    try:
+        return _publish(ctx, plan, index, frozenset(unfinished))
+    finally:
+        if plan.fresh is not None:
+            with suppress(Exception):  # a JVM that died cannot unpersist; the original error matters
+                plan.fresh.unpersist()
+
+
+def _publish(ctx: RunContext, plan: AnalyticsPlan, index: KeyIndex, unfinished: frozenset[str]) -> int:
     if not plan.partitions:
         return 0
     ctx.storage.write_text(intent_key(ctx), json.dumps(sorted(plan.partitions)))
@@ -250,7 +265,7 @@ def publish_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: se
             for n, key in enumerate(sorted(staged.get(partition, []))):
                 ctx.storage.move(key, f"{folder}/part-{n:05d}.snappy.parquet")
         if ctx.spec.keys:
-            index.replace(plan.pending_sources, frozenset(unfinished), plan.index_entries)
+            index.replace(plan.pending_sources, unfinished, plan.fresh)
         log.info("analytics-ready %s: rewrote %d partition(s), %d rows", ctx.dataset, len(plan.partitions), written)
     finally:
         try:
