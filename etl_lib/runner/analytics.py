@@ -161,7 +161,7 @@ def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[s
         decide = old_winners if decide is None else decide.unionByName(old_winners)
     others: set[str] = set()
     if decide is not None:
-        decide = decide.distinct()
+        decide = decide.distinct().persist(StorageLevel.MEMORY_AND_DISK)  # keys only; used three times
         for partition, source in index.where_rows_of(decide):
             affected.add(partition)
             if source not in sources:
@@ -177,18 +177,19 @@ def analytics_rows(ctx: RunContext, plan: AnalyticsPlan) -> DataFrame | None:
     spec = ctx.spec
     columns = [f.name for f in analytics_schema(ctx.spark, spec).fields]
     more = read_processed(ctx, {"": list(plan.others)})
+    kept = read_analytics(ctx, {"": list(plan.kept)})
+    if spec.keys and plan.decide is not None:
+        # Every key of the fresh rows is decided again; other files count for those keys only.
+        more = None if more is None else more.join(plan.decide, spec.keys, "left_semi")
+        if kept is not None:
+            kept = kept.join(plan.decide, spec.keys, "left_anti")
+    elif kept is not None:  # no keys: every row stays but the pending files' earlier rows
+        kept = kept.filter(~_of_files(list(plan.pending_sources)))
     candidates = plan.fresh if more is None else more if plan.fresh is None else plan.fresh.unionByName(more)
     if candidates is not None and plan.unfinished_sources:
         candidates = candidates.filter(~_of_files(list(plan.unfinished_sources)))
-    kept = read_analytics(ctx, {"": list(plan.kept)})
-    if spec.keys and plan.decide is not None:
-        if candidates is not None:
-            decided = candidates.join(F.broadcast(plan.decide), spec.keys, "left_semi")
-            candidates = decided.transform(keep_latest_per_key(spec.keys, spec.latest_by))
-        if kept is not None:
-            kept = kept.join(F.broadcast(plan.decide), spec.keys, "left_anti")
-    elif kept is not None:  # no keys: every row stays but the pending files' earlier rows
-        kept = kept.filter(~_of_files(list(plan.pending_sources)))
+    if candidates is not None and spec.keys:
+        candidates = candidates.transform(keep_latest_per_key(spec.keys, spec.latest_by))
     parts = [p.select(*columns) for p in (candidates, kept) if p is not None]
     if not parts:
         return None
@@ -229,9 +230,10 @@ def publish_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: se
     try:
         return _publish(ctx, plan, index, frozenset(unfinished))
     finally:
-        if plan.fresh is not None:
-            with suppress(Exception):  # a JVM that died cannot unpersist; the original error matters
-                plan.fresh.unpersist()
+        for kept in (plan.fresh, plan.decide):
+            if kept is not None:
+                with suppress(Exception):  # a JVM that died cannot unpersist; the original error matters
+                    kept.unpersist()
 
 
 def _publish(ctx: RunContext, plan: AnalyticsPlan, index: KeyIndex, unfinished: frozenset[str]) -> int:

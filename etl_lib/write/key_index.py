@@ -81,7 +81,7 @@ class KeyIndex:
         """(``year=YYYY/month=MM``, source file) of every partition and file holding a row of ``keys``."""
         if self.entries is None:
             return []
-        holding = self.entries.join(F.broadcast(keys), self.ctx.spec.keys, "left_semi")
+        holding = self.entries.join(keys, self.ctx.spec.keys, "left_semi")
         # Distinct names only: at most one row per partition and source file.
         found = holding.select(partition_name().alias("partition"), "_source_file").distinct().collect()
         return sorted((r["partition"], r["_source_file"]) for r in found)
