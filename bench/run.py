@@ -147,11 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--driver-memory", default="2g", help="heap of every Spark case (default 2g, etl_lib's)")
     parser.add_argument("--small-heap", default="512m", help="heap of the big-file-small-heap case (default 512m)")
     parser.add_argument("--no-requests", action="store_true", help="skip the request counts against moto")
+    parser.add_argument(
+        "--huge-factor",
+        type=int,
+        default=0,
+        help="also ingest a file of this many times --rows, read in splits with --small-heap (default 0: skip)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", help="work folder (default: a fresh temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     work = Path(args.out or tempfile.mkdtemp(prefix="etl_lib_bench_")).resolve()
+    if args.out and work.exists() and any(work.iterdir()):
+        print(f"bench/run.py: --out {work} is not empty; give an empty or new folder", file=sys.stderr)
+        return 2
     work.mkdir(parents=True, exist_ok=True)
     try:
         return run(args, work)
@@ -240,6 +249,15 @@ def run(args: argparse.Namespace, work: Path) -> int:
                "out": str(work / "out" / "hw-flat"), "master": args.master, "driver_memory": args.driver_memory,
                "multiline": False})  # fmt: skip
     bench.add(hand, hw, flat["bytes"], expect)
+
+    if args.huge_factor:  # a file several times larger than the heap: raw-to-processed, where a file's size matters
+        huge = data("huge", rows * args.huge_factor, newline=0.0)
+        label = f"etl_lib, {rows * args.huge_factor:,} rows, 1 file, in splits, {args.small_heap} heap, stage 1"
+        lake = new_lake(work, "huge", huge["paths"])
+        result = bench.etl(label, lake, split_spec, driver_memory=args.small_heap, stages=["raw-to-processed"])
+        expect = {"rows_in": huge["rows"], "valid": huge["rows"] - huge["bad"], "rejected": huge["bad"]}
+        bench.add(label, result, huge["bytes"], expect, only=("rows_in", "valid", "rejected"))
+        shutil.rmtree(work / "data" / "huge", ignore_errors=True)
 
     requests = None if args.no_requests else case({"name": "requests", "kind": "requests", "work": str(work / "req")})
     print_report(bench, requests, work)

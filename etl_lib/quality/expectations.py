@@ -17,9 +17,11 @@ ephemeral, in-memory context is built once per process.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +115,7 @@ def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> 
     """
     if not expectations:
         return []
+    _wait_for_warm_up()
     gxe = _import_expectations()
     columns = list(df.columns)
     built = [_build(gxe, index, spec, columns) for index, spec in enumerate(expectations)]
@@ -142,6 +145,7 @@ def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> 
 _context_lock = threading.Lock()
 _validate_lock = threading.Lock()
 _cached_batch_definition: BatchDefinition[Any] | None = None
+_warm_up: threading.Thread | None = None
 
 
 def _import_expectations() -> Any:
@@ -158,8 +162,29 @@ def _import_expectations() -> Any:
 
 
 def check_available() -> None:
-    """Raise ``ConfigError`` (before any file is read) when Great Expectations cannot be imported."""
-    _import_expectations()
+    """Raise ``ConfigError`` (before any file is read) when Great Expectations is not installed,
+    and start importing it and building its context in the background (seconds of work the
+    first check would otherwise wait for, done while Spark reads the first files)."""
+    global _warm_up
+    if importlib.util.find_spec("great_expectations") is None:
+        raise ConfigError(_INSTALL_HINT)
+    with _context_lock:
+        if _warm_up is None:
+            _warm_up = threading.Thread(target=_warm, name="etl-gx-warm-up", daemon=True)
+            _warm_up.start()
+
+
+def _warm() -> None:
+    """Import Great Expectations and build its context; a failure here is met again, and
+    reported, by the first check that needs it."""
+    with suppress(Exception):
+        _import_expectations()
+        _batch_definition()
+
+
+def _wait_for_warm_up() -> None:
+    if _warm_up is not None:
+        _warm_up.join()
 
 
 def _batch_definition() -> BatchDefinition[Any]:

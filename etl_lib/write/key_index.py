@@ -105,7 +105,9 @@ class KeyIndex:
         root = ctx.key_index_prefix()
         generation = f"gen-{ctx.run_id}"
         uri = ctx.storage.uri(f"{root}/{generation}")
-        table.distinct().coalesce(1).write.mode("overwrite").option("compression", "snappy").parquet(uri)
+        # No distinct(): kept entries are distinct already, and a file's repeated key only repeats
+        # an entry (harmless, and cheaper than a shuffle of every new row).
+        table.coalesce(1).write.mode("overwrite").option("compression", "snappy").parquet(uri)
         ctx.storage.write_text(f"{root}/{POINTER}", json.dumps({"generation": generation}))
         self._drop_all_but(generation)
 
