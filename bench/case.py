@@ -30,6 +30,8 @@ sys.path.insert(0, str(BENCH.parent))
 
 from measure import JvmSampler, driver_peak_rss  # noqa: E402
 
+SAMPLER = JvmSampler()  # started by main; etl() marks each stage so its peak is kept apart
+
 
 def etl(config: dict[str, Any]) -> dict[str, Any]:
     """etl_lib's stages on a lake; counts from the run reports, analytics rows counted after."""
@@ -40,6 +42,7 @@ def etl(config: dict[str, Any]) -> dict[str, Any]:
     ctx = build_local_context(config["spec"], config["lake"], master=config["master"])
     result: dict[str, Any] = {"startup_s": time.perf_counter() - started, "stages": {}}
     for stage in config.get("stages", ["raw-to-processed", "processed-to-analytics"]):
+        SAMPLER.mark(stage)
         started = time.perf_counter()
         summary = run_dataset(ctx, stage=stage)
         run = summary.report.run
@@ -136,7 +139,7 @@ def main(argv: list[str]) -> int:
     os.environ["ETL_LIB_DRIVER_MEMORY"] = config.get("driver_memory", "2g")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    sampler = JvmSampler()
+    sampler = SAMPLER
     sampler.start()
     try:
         kinds = {"etl": etl, "handwritten": handwritten, "duckdb": duckdb, "requests": requests}
@@ -144,6 +147,7 @@ def main(argv: list[str]) -> int:
     finally:
         sampler.stop()
     result.update(
+        stage_peak_rss={stage: peaks[0] for stage, peaks in sampler.phase_peaks.items()},
         jvm_peak_rss=sampler.peak_jvm,
         tree_peak_rss=sampler.peak_tree,
         python_peak_rss=driver_peak_rss(),

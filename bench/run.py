@@ -277,15 +277,18 @@ def print_report(bench: Bench, requests: dict[str, Any] | None, work: Path) -> N
             ref = total_s(bench.reference[line["ratio_to"]])
             ratio = f"{total / ref:.2f}x {line['ratio_to'].split(',')[0]}" if ref else ""
         peak = r.get("jvm_peak_rss") or r.get("python_peak_rss") or 0
+        per_stage = r.get("stage_peak_rss", {})
+        stages_seen = [st for st in ("raw-to-processed", "processed-to-analytics") if st in per_stage]
+        stage_peaks = "/".join(mib(per_stage[st]) for st in stages_seen)
         rows.append([
             line["label"], f"{r.get('rows_in', 0):,}", mib(line["bytes"]),
             f"{stages.get('raw-to-processed', 0):.1f}", f"{stages.get('processed-to-analytics', 0):.1f}",
             f"{total:.1f}", f"{r.get('rows_in', 0) / total:,.0f}" if total else "-",
-            f"{line['bytes'] / MIB / total:.1f}" if total else "-", mib(peak), ratio, line["check"],
+            f"{line['bytes'] / MIB / total:.1f}" if total else "-", mib(peak), stage_peaks, ratio, line["check"],
         ])  # fmt: skip
     print("\ncases (wall clock per stage; peak = resident size of the JVM, or of the process for DuckDB)")
     print(text_table(["case", "rows in", "CSV MB", "stage 1 s", "stage 2 s", "total s", "rows/s", "MB/s",
-                      "peak MiB", "ratio", "counts"], rows))  # fmt: skip
+                      "peak MiB", "per stage", "ratio", "counts"], rows))  # fmt: skip
     print("\noutput files per partition (etl_lib)")
     print(text_table(["lake", "area", "partitions", "files", "files/partition max", "MB min", "MB max"],
                      output_shape(work / "lakes")))  # fmt: skip
