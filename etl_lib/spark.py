@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -124,6 +125,22 @@ def configure_s3a(spark: SparkSession) -> None:
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
     for key, value in {**s3a_settings(), **_s3a_credentials()}.items():
         hadoop.set(key, value)
+
+
+def open_s3a(spark: SparkSession, uri: str) -> None:
+    """Make S3A load the lake bucket's credentials now, on this thread, with one request.
+
+    hadoop-aws 3.3.4 loads session credentials lazily, and not thread-safely: when Spark's
+    first use of the bucket is a read of several paths, which it checks on parallel threads,
+    all but one thread find no credentials yet (``TemporaryAWSCredentialsProvider has no
+    credentials``). Spark then reuses this filesystem. An error here is left for the real
+    access to report."""
+    jvm: Any = spark.sparkContext._jvm
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    root = jvm.org.apache.hadoop.fs.Path(uri)
+    with contextlib.suppress(Exception):
+        # Not the root itself: S3A answers for a bucket's root without asking S3.
+        root.getFileSystem(hadoop).exists(jvm.org.apache.hadoop.fs.Path(root, "_meta"))
 
 
 def _s3a_credentials() -> dict[str, str]:

@@ -39,9 +39,10 @@ def build_context(
         spec = load_spec(spec)
     storage = open_storage(lake)
     if local and isinstance(storage, S3Storage):
-        from etl_lib.spark import configure_s3a
+        from etl_lib.spark import configure_s3a, open_s3a
 
         configure_s3a(spark)
+        open_s3a(spark, storage.uri(""))
     return RunContext(
         spark=spark,
         spec=spec,
