@@ -57,11 +57,11 @@ def lake_files(storage: Storage, dataset: str) -> list[str]:
 
 
 def key_index_rows(spark: SparkSession, storage: Storage, dataset: str) -> list[str]:
-    """The rows of the dataset's current key index generation, sorted (empty when there is none)."""
+    """The distinct rows of the dataset's current key index (every part), sorted (empty when there is none)."""
     pointer = f"_meta/key_index/{dataset}/current.json"
     if not storage.exists(pointer):
         return []
     with storage.open(pointer) as handle:
-        generation = json.loads(handle.read().decode("utf-8"))["generation"]
-    frame = spark.read.parquet(storage.uri(f"_meta/key_index/{dataset}/{generation}"))
-    return sorted(json.dumps(r.asDict(), sort_keys=True) for r in frame.collect())
+        parts = json.loads(handle.read().decode("utf-8"))["parts"]
+    frame = spark.read.parquet(*[storage.uri(f"_meta/key_index/{dataset}/{part}") for part in parts])
+    return sorted({json.dumps(r.asDict(), sort_keys=True) for r in frame.collect()})

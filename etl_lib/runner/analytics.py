@@ -45,12 +45,13 @@ from etl_lib.spec.schema import analytics_schema, processed_schema
 from etl_lib.transform.dedup import keep_latest_per_key
 from etl_lib.transform.partition import partition_name
 from etl_lib.transform.pii import with_hashed_columns
-from etl_lib.write.key_index import KeyIndex
+from etl_lib.write.key_index import KeyIndex, key_index_columns
 from etl_lib.write.staging import file_id, staged_files
 
 log = logging.getLogger("etl_lib.analytics")
 
 MAX_RECORDS_PER_FILE = 5_000_000
+INDEX_BYTES_PER_FILE = 64 * 1024 * 1024
 
 
 def partition_files(ctx: RunContext, root: str, partitions: set[str], ext: str) -> dict[str, list[str]]:
@@ -109,21 +110,42 @@ class AnalyticsPlan:
     """``year=YYYY/month=MM`` partitions to rewrite."""
     fresh: DataFrame | None
     """Rows of the pending files' outputs and of every file of a partition an earlier run may
-    have half-swapped (read once: kept by Spark for the keys, the candidates and the index)."""
+    have half-swapped: every one is a candidate."""
     others: tuple[str, ...]
-    """More processed files whose rows may win: those holding rows of the keys decided again."""
+    """More processed files whose rows may win: those holding rows of the keys decided from
+    processed alone (``from_processed``)."""
     kept: tuple[str, ...]
     """Current analytics-ready files of the rewritten partitions (not the half-swapped ones):
-    their rows stay unless their key is decided again (keyed) or their source is pending."""
+    a row stays unless its key is decided again (keyed) or its source is pending; the current
+    winner of a key decided again is a candidate."""
     decide: DataFrame | None
     """The (hashed) keys decided again; None for a dataset without keys."""
+    from_processed: DataFrame | None
+    """The keys among them whose winner is decided from processed alone: those of half-swapped
+    partitions, and those whose current winner came from a file being replaced or in flight."""
+    entries: DataFrame | None
+    """The key index entries of ``fresh`` (cached when the index was searched with them)."""
     pending_sources: tuple[str, ...]
     unfinished_sources: tuple[str, ...]
-    """Files still ``claimed``: their processed rows are not candidates."""
+    """Files still ``claimed``: their rows are not candidates."""
+    index_files: int = 1
+    """Files to write the new key index entries as: one when they are cached (one task reads
+    them cheaply), else one per ``INDEX_BYTES_PER_FILE`` of source data (the processed rows are
+    parsed again, in parallel)."""
 
 
 def _files(found: dict[str, list[str]]) -> list[str]:
     return [k for keys in found.values() for k in keys]
+
+
+def _union(frames: list[DataFrame | None]) -> DataFrame | None:
+    present = [f for f in frames if f is not None]
+    if not present:
+        return None
+    merged = present[0]
+    for more in present[1:]:
+        merged = merged.unionByName(more)
+    return merged
 
 
 def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[str], index: KeyIndex) -> AnalyticsPlan:
@@ -131,8 +153,13 @@ def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[s
     and the files to read for it: found from the ledger (a file's outputs) and the key index,
     by name, never by listing the dataset.
 
-    For a keyed dataset, one small Spark job finds where rows of the keys to decide again
-    live (distinct partition and source names only come back to the driver)."""
+    For a keyed dataset, a key the pending files deliver is decided between its new rows
+    and its current winner in analytics-ready (the key index says which partition holds it),
+    so earlier processed files are not read. Only a key of a half-swapped partition, or one
+    whose current winner came from a file being replaced or still in flight, is decided from
+    all its processed rows (the key index says which files hold them). Each search of the
+    index is one small Spark job; distinct partition and source names come back to the driver.
+    """
     spec = ctx.spec
     processed_root, analytics_root = ctx.processed_prefix(), ctx.analytics_prefix()
     sources = tuple(f.source_key for f in pending)
@@ -141,35 +168,56 @@ def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[s
     outputs = sorted({o for f in pending for o in f.outputs if o.startswith(processed_root + "/")})
     redo = _files(partition_files(ctx, processed_root, unfinished, ".json"))
     affected = dirty | unfinished
+    fresh = read_processed(ctx, {"": sorted({*outputs, *redo})})
     if not spec.keys:
         kept = tuple(_files(partition_files(ctx, analytics_root, affected - unfinished, ".parquet")))
-        every = read_processed(ctx, {"": sorted({*outputs, *redo})})
-        return AnalyticsPlan(frozenset(affected), every, (), kept, None, sources, claimed)
+        return AnalyticsPlan(frozenset(affected), fresh, (), kept, None, None, None, sources, claimed)
 
     keys = spec.keys
-    fresh = read_processed(ctx, {"": sorted({*outputs, *redo})})
-    decide: DataFrame | None = None
-    if fresh is not None:
-        fresh = fresh.persist(StorageLevel.MEMORY_AND_DISK)
-        # The keys the pending files deliver, and every key of a partition that may be half-swapped.
-        in_redo = partition_name().isin(sorted(unfinished)) if unfinished else F.lit(False)
-        decide = fresh.filter(_of_files(list(sources)) | in_redo).select(*keys)
+    entries = None if fresh is None else fresh.select(*key_index_columns(keys))
+    if entries is not None and index.entries is not None:
+        entries = entries.persist(StorageLevel.MEMORY_AND_DISK)  # narrow; searched with, then appended
+    in_redo = partition_name().isin(sorted(unfinished)) if unfinished else F.lit(False)
+    delivered = None if entries is None else entries.filter(_of_files(list(sources)) | in_redo).select(*keys)
+    if delivered is not None:  # the partitions holding the current rows of the delivered keys
+        affected |= {partition for partition, _ in index.where_rows_of(delivered)}
+    current = partition_files(ctx, analytics_root, affected - unfinished, ".parquet")
+
     replaced = [f.source_key for f in pending if f.replaces_previous]
-    current = read_analytics(ctx, partition_files(ctx, analytics_root, dirty - unfinished, ".parquet"))
-    if replaced and current is not None:  # keys whose winner came from an earlier version of a re-delivered file
-        old_winners = current.filter(_of_files(replaced)).select(*keys)
-        decide = old_winners if decide is None else decide.unionByName(old_winners)
+    suspects: list[DataFrame | None] = []
+    if unfinished and entries is not None:
+        suspects.append(entries.filter(in_redo).select(*keys))
+    winners = read_analytics(ctx, current) if (replaced or claimed) else None
+    if winners is not None and replaced:  # winners that came from an earlier version of a re-delivered file
+        suspects.append(winners.filter(_of_files(replaced)).select(*keys))
+    if winners is not None and claimed and delivered is not None:  # winners from files in flight
+        suspects.append(winners.filter(_of_files(list(claimed))).join(delivered, keys, "left_semi").select(*keys))
+    from_processed = _union(suspects)
     others: set[str] = set()
-    if decide is not None:
-        decide = decide.distinct().persist(StorageLevel.MEMORY_AND_DISK)  # keys only; used three times
-        for partition, source in index.where_rows_of(decide):
+    if from_processed is not None:
+        for partition, source in index.where_rows_of(from_processed):
             affected.add(partition)
             if source not in sources:
                 found = ctx.storage.list(f"{processed_root}/{partition}/{file_id(source)}-")
                 others.update(o.key for o in found if posixpath.dirname(o.key) == f"{processed_root}/{partition}")
-    current_files = tuple(_files(partition_files(ctx, analytics_root, affected - unfinished, ".parquet")))
+        more = affected - unfinished - set(current)
+        current.update(partition_files(ctx, analytics_root, more, ".parquet"))
     others -= {*outputs, *redo}
-    return AnalyticsPlan(frozenset(affected), fresh, tuple(sorted(others)), current_files, decide, sources, claimed)
+    decide = _union([delivered, from_processed])
+    source_bytes = sum(f.size or 0 for f in pending)
+    index_files = 1 if entries is None or entries.is_cached else 1 + source_bytes // INDEX_BYTES_PER_FILE
+    return AnalyticsPlan(
+        frozenset(affected),
+        fresh,
+        tuple(sorted(others)),
+        tuple(_files(current)),
+        decide,
+        from_processed,
+        entries,
+        sources,
+        claimed,
+        index_files,
+    )
 
 
 def analytics_rows(ctx: RunContext, plan: AnalyticsPlan) -> DataFrame | None:
@@ -178,22 +226,20 @@ def analytics_rows(ctx: RunContext, plan: AnalyticsPlan) -> DataFrame | None:
     columns = [f.name for f in analytics_schema(ctx.spark, spec).fields]
     more = read_processed(ctx, {"": list(plan.others)})
     kept = read_analytics(ctx, {"": list(plan.kept)})
-    if spec.keys and plan.decide is not None:
-        # Every key of the fresh rows is decided again; other files count for those keys only.
-        more = None if more is None else more.join(plan.decide, spec.keys, "left_semi")
-        if kept is not None:
-            kept = kept.join(plan.decide, spec.keys, "left_anti")
-    elif kept is not None:  # no keys: every row stays but the pending files' earlier rows
+    if kept is not None:  # a pending file's earlier rows never stay
         kept = kept.filter(~_of_files(list(plan.pending_sources)))
-    candidates = plan.fresh if more is None else more if plan.fresh is None else plan.fresh.unionByName(more)
+    if spec.keys and plan.decide is not None:
+        if more is not None and plan.from_processed is not None:
+            more = more.join(plan.from_processed, spec.keys, "left_semi")
+        if kept is not None:  # a decided key's current winner competes with its new rows
+            more = _union([more, kept.join(plan.decide, spec.keys, "left_semi").select(*columns)])
+            kept = kept.join(plan.decide, spec.keys, "left_anti")
+    candidates = _union([p.select(*columns) if p is not None else None for p in (plan.fresh, more)])
     if candidates is not None and plan.unfinished_sources:
         candidates = candidates.filter(~_of_files(list(plan.unfinished_sources)))
     if candidates is not None and spec.keys:
         candidates = candidates.transform(keep_latest_per_key(spec.keys, spec.latest_by))
-    parts = [p.select(*columns) for p in (candidates, kept) if p is not None]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    return _union([candidates, kept.select(*columns) if kept is not None else None])
 
 
 def _count_staged(ctx: RunContext, stage: str) -> int:
@@ -221,22 +267,22 @@ def publish_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: se
     The caller removes the intent (``intent_key``) once the pending files are recorded as published.
     """
     index = KeyIndex.load(ctx)
-    if ctx.spec.keys and index.generation is None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
+    if ctx.spec.keys and index.parts is None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
         # A lake from before the index: built once from all of processed. (Without analytics-ready,
         # no processed row was taken yet: the pending files' own rows make the first index.)
         everything = partition_files(ctx, ctx.processed_prefix(), all_partitions(ctx, ctx.processed_prefix()), ".json")
         index = index.with_entries_of(read_processed(ctx, everything))
     plan = plan_analytics(ctx, pending, unfinished, index)
     try:
-        return _publish(ctx, plan, index, frozenset(unfinished))
+        return _publish(ctx, plan, index)
     finally:
-        for kept in (plan.fresh, plan.decide):
+        for kept in (plan.entries,):
             if kept is not None:
                 with suppress(Exception):  # a JVM that died cannot unpersist; the original error matters
                     kept.unpersist()
 
 
-def _publish(ctx: RunContext, plan: AnalyticsPlan, index: KeyIndex, unfinished: frozenset[str]) -> int:
+def _publish(ctx: RunContext, plan: AnalyticsPlan, index: KeyIndex) -> int:
     if not plan.partitions:
         return 0
     ctx.storage.write_text(intent_key(ctx), json.dumps(sorted(plan.partitions)))
@@ -267,7 +313,7 @@ def _publish(ctx: RunContext, plan: AnalyticsPlan, index: KeyIndex, unfinished: 
             for n, key in enumerate(sorted(staged.get(partition, []))):
                 ctx.storage.move(key, f"{folder}/part-{n:05d}.snappy.parquet")
         if ctx.spec.keys:
-            index.replace(plan.pending_sources, unfinished, plan.fresh)
+            index.append(plan.entries, files=plan.index_files)
         log.info("analytics-ready %s: rewrote %d partition(s), %d rows", ctx.dataset, len(plan.partitions), written)
     finally:
         try:
