@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -31,6 +32,7 @@ from pyspark.sql import types as T
 
 from etl_lib.errors import SourceFileError
 from etl_lib.read.header import ColumnMapping
+from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
 from etl_lib.spec.model import DatasetSpec
 
 CORRUPT = "_corrupt_record"
@@ -134,8 +136,15 @@ def read_csv_strings(
         .option("enforceSchema", True)
         .csv(path)
     )
-    frame = frame.withColumn("_source_row", _row_number(splits))
-    nulls = set(source.null_values)
+    return frame.select(*_projection(SpecKey(spec), mapping), _row_number(splits).alias("_source_row"))
+
+
+@lru_cache(maxsize=SPEC_CACHE_SIZE)
+def _projection(key: SpecKey, mapping: ColumnMapping) -> tuple[Column, ...]:
+    """The columns ``read_csv_strings`` selects: the same for every file with the same header,
+    so built once (each ``Column`` is a round trip to the JVM)."""
+    spec = key.spec
+    nulls = set(spec.source.null_values)
     columns: list[Column] = []
     for column in spec.columns:
         index = mapping.positions[column.name]
@@ -143,23 +152,27 @@ def read_csv_strings(
         if nulls:
             value = F.when(value.isin(*nulls), F.lit(None)).otherwise(value)
         columns.append(value.alias(column.name))
-    return frame.select(
+    return (
         *columns,
         _rescued(mapping, spec).alias("_rescued_data"),
         F.struct(*[F.col(f"_c{i}").alias(h or f"_c{i}") for i, h in enumerate(_unique(mapping.headers))]).alias(RAW),
         F.col(CORRUPT),
-        F.col("_source_row"),
     )
 
 
 def _row_number(splits: Splits | None) -> Column:
     """The record's 1-based position in the file."""
-    row = F.monotonically_increasing_id()
     if splits is None:  # one partition
-        return row + 1
+        return _position_in_partition()
+    row = F.monotonically_increasing_id()
     split = F.spark_partition_id()
     first = F.element_at(F.array(*[F.lit(o) for o in splits.offsets]), split + 1)
     return first + (row - F.shiftleft(split.cast("long"), _ROW_BITS)) + 1
+
+
+@lru_cache(maxsize=1)
+def _position_in_partition() -> Column:
+    return F.monotonically_increasing_id() + 1
 
 
 def java_charset(encoding: str) -> str:

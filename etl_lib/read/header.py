@@ -81,6 +81,10 @@ class ColumnMapping:
     width: int
     headers: tuple[str, ...]
 
+    def __hash__(self) -> int:
+        # By content (the dicts do not hash), so what is built per mapping can be cached.
+        return hash((self.width, self.headers, tuple(self.positions.items()), tuple(self.extras.items())))
+
 
 def map_columns(key: str, headers: list[str], spec: DatasetSpec) -> ColumnMapping:
     """Match the file's headers with the spec's columns by name.

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
@@ -42,12 +43,13 @@ from etl_lib.runner.errors import short_reason
 from etl_lib.runner.plan import FileTask
 from etl_lib.spark import observed
 from etl_lib.spark_errors import spark_errors
+from etl_lib.spec.memo import SPEC_CACHE_SIZE
 from etl_lib.spec.schema import processed_schema
-from etl_lib.transform.derive import with_derived_columns
+from etl_lib.transform.chain import with_checked_values, with_spec_partition_columns
 from etl_lib.transform.metadata import with_metadata
-from etl_lib.transform.partition import PARTITION_COLUMNS, with_partition_columns
-from etl_lib.transform.types import with_cleaned_values, with_typed_columns
-from etl_lib.transform.validate import REASONS, is_valid, with_derived_reasons, with_reasons
+from etl_lib.transform.partition import PARTITION_COLUMNS
+from etl_lib.transform.validate import is_valid
+from etl_lib.write.lines import KIND, processed_columns, staged_lines, written_counts
 from etl_lib.write.staging import delete_with_prefix, file_id, publish, staged_files
 
 log = logging.getLogger("etl_lib.ingest")
@@ -74,43 +76,11 @@ def validated_rows(
     splits = plan_splits(ctx.spark, path, key, spec)
     rows = (
         read_csv_strings(ctx.spark, path, spec, mapping, splits)
-        .transform(with_cleaned_values(spec))
-        .transform(with_typed_columns(spec))
-        .transform(with_reasons(spec))
-        .transform(with_derived_columns(spec))
-        .transform(with_derived_reasons(spec))
+        .transform(with_checked_values(spec))
         .transform(with_metadata(key, ingested_at, ctx.run_id, delivered_at))
-        .transform(with_partition_columns(spec))
+        .transform(with_spec_partition_columns(spec))
     )
     return rows, splits
-
-
-def processed_columns(ctx: RunContext) -> list[str]:
-    """Columns written to processed, in order (partition columns last)."""
-    return [
-        *ctx.spec.column_names,
-        "_rescued_data",
-        "_source_file",
-        "_source_row",
-        "_ingested_at",
-        "_run_id",
-        "_delivered_at",
-        "year",
-        "month",
-    ]
-
-
-REJECTED_COLUMNS = [
-    "_source_file",
-    "_source_row",
-    "_ingested_at",
-    "_run_id",
-    "_delivered_at",
-    REASONS,
-    RAW,
-    CORRUPT,
-    "_rescued_data",
-]
 
 
 def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
@@ -234,39 +204,24 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
     return done
 
 
-def has_undecodable_text(rows: DataFrame) -> Column:
-    """True for a record whose raw values hold U+FFFD: bytes the declared encoding could not decode
-    (Spark replaces them silently; a file is never published with them)."""
-    raw = rows.schema[RAW].dataType
-    fields = [F.col(f"{RAW}.`{name}`") for name in getattr(raw, "names", [])] + [F.col(CORRUPT)]
-    return F.greatest(*[F.coalesce(F.instr(c, "\ufffd"), F.lit(0)) for c in fields], F.lit(0)) > 0
+def _raw_names(rows: DataFrame) -> tuple[str, ...]:
+    """The file's header as the fields of ``_raw``."""
+    return tuple(getattr(rows.schema[RAW].dataType, "names", []))
 
 
-KIND = "kind"
-_JSON = {"ignoreNullFields": "false"}  # processed and rejected rows carry every column, nulls too
-
-
-def staged_lines(ctx: RunContext, rows: DataFrame, check_columns: list[str] | None) -> DataFrame:
-    """The lines a file's rows become, as ``kind``, ``year``, ``month``, ``value`` (one JSON object):
-    a valid row one ``processed`` line in its partition (and, with ``check_columns``, one narrow
-    ``checks`` line for the spec's expectations), a rejected row one ``rejected`` line."""
-
-    def entry(kind: str, columns: list[str], partitioned: bool = False) -> Column:
-        year, month = (F.col("year"), F.col("month")) if partitioned else (F.lit(None), F.lit(None))
-        line = F.to_json(F.struct(*[F.col(f"`{c}`") for c in columns]), _JSON)
-        return F.struct(
-            F.lit(kind).alias(KIND),
-            year.cast("string").alias("year"),
-            month.cast("string").alias("month"),
-            line.alias("value"),
-        )
-
-    data = [c for c in processed_columns(ctx) if c not in PARTITION_COLUMNS]
-    valid = [entry("processed", data, partitioned=True)]
-    if check_columns is not None:
-        valid.append(entry("checks", check_columns))
-    lines = F.when(is_valid(), F.array(*valid)).otherwise(F.array(entry("rejected", REJECTED_COLUMNS)))
-    return rows.select(F.explode(lines).alias("line")).select("line.*")
+@lru_cache(maxsize=SPEC_CACHE_SIZE)
+def _read_counts(raw_names: tuple[str, ...]) -> tuple[Column, ...]:
+    """What a file's rows are counted by as they are read: ``rows_in``, ``rows_valid`` and
+    ``undecodable``, the first record whose raw values hold U+FFFD: bytes the declared encoding
+    could not decode (Spark replaces them silently; a file is never published with them).
+    The same for every file with the same header, so built once."""
+    fields = [F.col(f"{RAW}.`{name}`") for name in raw_names] + [F.col(CORRUPT)]
+    undecodable = F.greatest(*[F.coalesce(F.instr(c, "\ufffd"), F.lit(0)) for c in fields], F.lit(0)) > 0
+    return (
+        F.count(F.lit(1)).alias("rows_in"),
+        F.sum(is_valid().cast("long")).alias("rows_valid"),
+        F.min(F.when(undecodable, F.col("_source_row"))).alias("undecodable"),
+    )
 
 
 def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) -> Staged:
@@ -274,17 +229,8 @@ def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) 
     rows, splits = validated_rows(ctx, key, datetime.now(UTC), delivered_at)
     check_columns = _check_columns(ctx)
     read, written = Observation(), Observation()
-    rows = rows.observe(
-        read,
-        F.count(F.lit(1)).alias("rows_in"),
-        F.sum(is_valid().cast("long")).alias("rows_valid"),
-        F.min(F.when(has_undecodable_text(rows), F.col("_source_row"))).alias("undecodable"),
-    )
-    lines = staged_lines(ctx, rows, check_columns).observe(
-        written,
-        F.sum((F.col(KIND) == "processed").cast("long")).alias("processed"),
-        F.sum((F.col(KIND) == "rejected").cast("long")).alias("rejected"),
-    )
+    rows = rows.observe(read, *_read_counts(_raw_names(rows)))
+    lines = staged_lines(ctx.spec, rows, check_columns).observe(written, *written_counts())
     lines.write.mode("overwrite").partitionBy(KIND, "year", "month").text(ctx.storage.uri(staging))
     counts, out = observed(ctx.spark, read), observed(ctx.spark, written)
     if counts is None or out is None:
@@ -317,7 +263,7 @@ def _check_columns(ctx: RunContext) -> list[str] | None:
     from etl_lib.quality.expectations import columns_needed
 
     needed = columns_needed(ctx.spec.expectations)
-    every = [c for c in processed_columns(ctx) if c not in PARTITION_COLUMNS]
+    every = [c for c in processed_columns(ctx.spec) if c not in PARTITION_COLUMNS]
     return every if needed is None else [c for c in every if c in needed] or ["_source_row"]
 
 

@@ -7,12 +7,15 @@ catches unparseable expressions and unknown column references before a run.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
 from etl_lib.errors import SpecError
+from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
 from etl_lib.spec.model import DatasetSpec
 
 METADATA_FIELDS = [
@@ -32,11 +35,19 @@ def typed_schema(spec: DatasetSpec) -> T.StructType:
 
 
 def derived_fields(spark: SparkSession, spec: DatasetSpec, path: str = "<spec>") -> list[T.StructField]:
-    """The derived columns with their (declared or inferred) types; ``SpecError`` on a bad expression."""
+    """The derived columns with their (declared or inferred) types; ``SpecError`` on a bad expression.
+
+    Worked out once per session and spec (it is Spark analysis): every file of a run asks again."""
+    return list(_derived_fields(spark, SpecKey(spec), path))
+
+
+@lru_cache(maxsize=SPEC_CACHE_SIZE)
+def _derived_fields(spark: SparkSession, key: SpecKey, path: str) -> tuple[T.StructField, ...]:
     from etl_lib.transform.derive import with_derived_columns
 
+    spec = key.spec
     if not spec.derived:
-        return []
+        return ()
     frame = spark.createDataFrame([], typed_schema(spec))
     for index, derived in enumerate(spec.derived):
         partial = spec.model_copy(update={"derived": [derived]})
@@ -45,7 +56,7 @@ def derived_fields(spark: SparkSession, spec: DatasetSpec, path: str = "<spec>")
         except (AnalysisException, PySparkException) as exc:
             first = str(exc).strip().splitlines()[0]
             raise SpecError(path, f"derived[{index}] ({derived.name}).expr: {first}", spec.dataset) from None
-    return [frame.schema[d.name] for d in spec.derived]
+    return tuple(frame.schema[d.name] for d in spec.derived)
 
 
 def processed_schema(spark: SparkSession, spec: DatasetSpec) -> T.StructType:

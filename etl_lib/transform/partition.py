@@ -16,14 +16,10 @@ def with_partition_columns(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame
     """Add ``year`` (``YYYY``) and ``month`` (``MM``) as strings, from ``partition_by``
     or, when the spec has none, from ``_ingested_at``."""
     source = spec.partition_by or "_ingested_at"
+    values = {"year": F.date_format(F.col(source), "yyyy"), "month": F.date_format(F.col(source), "MM")}
 
     def transform(df: DataFrame) -> DataFrame:
-        return df.withColumns(
-            {
-                "year": F.date_format(F.col(source), "yyyy"),
-                "month": F.date_format(F.col(source), "MM"),
-            }
-        )
+        return df.withColumns(values)
 
     return transform
 

@@ -33,10 +33,10 @@ def cleaned(name: str) -> Column:
 
 def with_cleaned_values(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
     """Add ``_cleaned``: a struct of every spec column after its ``clean:`` rules."""
+    value = F.struct(*[apply_cleaners(F.col(f"`{c.name}`"), c.clean).alias(c.name) for c in spec.columns])
 
     def transform(df: DataFrame) -> DataFrame:
-        fields = [apply_cleaners(F.col(f"`{c.name}`"), c.clean).alias(c.name) for c in spec.columns]
-        return df.withColumn(CLEANED, F.struct(*fields))
+        return df.withColumn(CLEANED, value)
 
     return transform
 
@@ -75,8 +75,9 @@ def parse_value(column: ColumnSpec) -> Column:
 
 def with_typed_columns(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
     """Replace every spec column by its typed value (needs ``_cleaned``)."""
+    values = {c.name: parse_value(c) for c in spec.columns}
 
     def transform(df: DataFrame) -> DataFrame:
-        return df.withColumns({c.name: parse_value(c) for c in spec.columns})
+        return df.withColumns(values)
 
     return transform

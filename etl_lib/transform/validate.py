@@ -59,12 +59,13 @@ def with_reasons(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
     A record with the wrong number of fields is rejected whatever its values.
     """
     must_exist = set(spec.keys) | ({spec.partition_by} if spec.partition_by else set())
+    checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("row: wrong number of fields"))]
+    for column in spec.columns:
+        checks += column_reasons(column, must_exist=column.name in must_exist)
+    reasons = F.array_compact(F.array(*checks))
 
     def transform(df: DataFrame) -> DataFrame:
-        checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("row: wrong number of fields"))]
-        for column in spec.columns:
-            checks += column_reasons(column, must_exist=column.name in must_exist)
-        return df.withColumn(REASONS, F.array_compact(F.array(*checks)))
+        return df.withColumn(REASONS, reasons)
 
     return transform
 
@@ -72,15 +73,16 @@ def with_reasons(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
 def with_derived_reasons(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
     """Reject rows whose derived key or partition column came out null."""
     needed = [d.name for d in spec.derived if d.name in set(spec.keys) | {spec.partition_by}]
+    if not needed:
+        return lambda df: df
+    extra = [
+        F.when(F.col(n).isNull(), F.lit(f"{n}: derived value is null (it is a key or the partition column)"))
+        for n in needed
+    ]
+    reasons = F.concat(F.col(REASONS), F.array_compact(F.array(*extra)))
 
     def transform(df: DataFrame) -> DataFrame:
-        if not needed:
-            return df
-        extra = [
-            F.when(F.col(n).isNull(), F.lit(f"{n}: derived value is null (it is a key or the partition column)"))
-            for n in needed
-        ]
-        return df.withColumn(REASONS, F.concat(F.col(REASONS), F.array_compact(F.array(*extra))))
+        return df.withColumn(REASONS, reasons)
 
     return transform
 

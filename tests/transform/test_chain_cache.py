@@ -1,0 +1,104 @@
+"""What is built once per spec (transforms, read columns, staged lines, schemas) is reused for an
+equal spec and never for a changed one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark.sql import types as T
+
+from etl_lib.read.csv import CORRUPT, read_csv_strings
+from etl_lib.read.header import map_columns
+from etl_lib.spec.load import parse_spec
+from etl_lib.spec.model import DatasetSpec
+from etl_lib.spec.schema import derived_fields, processed_schema
+from etl_lib.transform.chain import with_checked_values
+from etl_lib.transform.validate import REASONS
+from etl_lib.write.lines import staged_lines
+
+
+def spec_with(clean: list[str], allowed: list[str], derived_type: str = "bigint") -> DatasetSpec:
+    return parse_spec(
+        {
+            "dataset": "t",
+            "columns": [
+                {"name": "id", "required": True},
+                {"name": "code", "clean": clean, "allowed": allowed},
+                {"name": "amount", "type": "decimal(10,2)"},
+            ],
+            "derived": [{"name": "cents", "expr": "amount * 100", "type": derived_type}],
+        }
+    )
+
+
+def checked(spark, spec: DatasetSpec) -> list[tuple]:
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("id", "code", "amount", CORRUPT)])
+    df = spark.createDataFrame([("a", " eur ", "1.50", None)], schema)
+    out = df.transform(with_checked_values(spec))
+    return [(r["code"], r["cents"], r[REASONS]) for r in out.collect()]
+
+
+def test_an_equal_spec_reuses_the_chain_and_a_changed_one_does_not(spark) -> None:
+    upper = spec_with(["trim", "upper"], ["EUR"])
+    assert with_checked_values(spec_with(["trim", "upper"], ["EUR"])) is with_checked_values(upper)
+
+    lower = spec_with(["trim", "lower"], ["EUR"])
+    assert checked(spark, upper) == [("EUR", 150, [])]
+    assert checked(spark, lower) == [("eur", 150, ["code: not one of [EUR]"])]
+    assert checked(spark, upper) == [("EUR", 150, [])]
+
+
+def test_a_spec_changed_by_copy_or_in_place_gets_its_own_chain(spark) -> None:
+    spec = spec_with(["trim"], ["EUR"])
+    assert checked(spark, spec) == [("eur", 150, ["code: not one of [EUR]"])]
+
+    copied = spec.model_copy(
+        update={"columns": [*spec.columns[:1], spec.columns[1].model_copy(update={"allowed": None}), *spec.columns[2:]]}
+    )
+    assert checked(spark, copied) == [("eur", 150, [])]
+
+    spec.columns[1].clean.append("upper")  # a frozen model still holds mutable lists
+    assert checked(spark, spec) == [("EUR", 150, [])]
+
+
+def test_schemas_follow_the_spec(spark) -> None:
+    as_long, as_int = spec_with([], ["EUR"], "bigint"), spec_with([], ["EUR"], "int")
+    assert [f.dataType for f in derived_fields(spark, as_long)] == [T.LongType()]
+    assert [f.dataType for f in derived_fields(spark, as_int)] == [T.IntegerType()]
+    assert processed_schema(spark, as_long)["cents"].dataType == T.LongType()
+    assert processed_schema(spark, as_int)["cents"].dataType == T.IntegerType()
+
+
+def test_read_columns_follow_each_file_s_header(spark, tmp_path: Path) -> None:
+    spec = spec_with([], ["EUR"])
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    one.write_text("id,code,amount\na,EUR,1\n")
+    two.write_text("amount,extra,id,code\n2,x,b,USD\n")
+    for path, headers, expected in [
+        (one, ["id", "code", "amount"], ("a", "EUR", "1", None)),
+        (two, ["amount", "extra", "id", "code"], ("b", "USD", "2", '{"extra":"x"}')),
+        (one, ["id", "code", "amount"], ("a", "EUR", "1", None)),
+    ]:
+        rows = read_csv_strings(spark, str(path), spec, map_columns(str(path), headers, spec)).collect()
+        assert [(r["id"], r["code"], r["amount"], r["_rescued_data"]) for r in rows] == [expected]
+        assert rows[0]["_source_row"] == 1
+
+
+def test_staged_lines_follow_the_spec_and_the_checked_columns(spark) -> None:
+    spec = spec_with([], ["EUR"]).model_copy(update={"derived": []})
+    rows = spark.createDataFrame(
+        [("a", "EUR", 1.5, "2024", "01", [])],
+        "id string, code string, amount double, year string, month string, _reasons array<string>",
+    ).selectExpr("*", *[f"null AS {c}" for c in OTHER_COLUMNS])
+    for check_columns, expected in [(None, []), (["id"], ['{"id":"a"}']), (["code"], ['{"code":"EUR"}'])]:
+        lines = staged_lines(spec, rows, check_columns).collect()
+        assert [r["value"] for r in lines if r["kind"] == "checks"] == expected
+        assert [r["kind"] for r in lines] == ["processed", *(["checks"] if expected else [])]
+
+    without_amount = spec.model_copy(update={"columns": spec.columns[:2]})
+    processed = [r["value"] for r in staged_lines(without_amount, rows, None).collect()]
+    assert processed[0].startswith('{"id":"a","code":"EUR","_rescued_data":null')
+
+
+OTHER_COLUMNS = ["_rescued_data", "_source_file", "_source_row", "_ingested_at", "_run_id", "_delivered_at"]
+OTHER_COLUMNS += ["_raw", CORRUPT]
