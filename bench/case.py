@@ -66,7 +66,14 @@ def handwritten(config: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     spark = local_session(master=config["master"])
     result: dict[str, Any] = {"startup_s": time.perf_counter() - started}
-    counts = job.run(spark, config["spec"], config["raw"], config["out"], multiline=config.get("multiline", True))
+    counts = job.run(
+        spark,
+        config["spec"],
+        config["raw"],
+        config["out"],
+        multiline=config.get("multiline", True),
+        minimal=config.get("minimal", False),
+    )
     spark.stop()
     result["stages"] = {"raw-to-processed": counts.pop("stage1_s"), "processed-to-analytics": counts.pop("stage2_s")}
     return {**result, **counts}

@@ -9,8 +9,13 @@ columns, snappy Parquet to ``OUT/analytics/``. Spark built-ins only (no Python U
 the spec is read as plain dicts (``bench/spec_rules.py``), etl_lib is not imported. No
 ledger, staging, retries or header matching: the columns must be the spec's, in order.
 
+It writes the columns etl_lib writes, so both jobs write and read back the same bytes:
+lineage (``_source_file``, ``_source_row``, ``_ingested_at``, ``_run_id``,
+``_delivered_at``, ``_rescued_data``) and every field, nulls too. ``--minimal`` leaves
+out what etl_lib adds beyond the transform (the last four lineage columns, null fields).
+
     python bench/handwritten.py --spec sample_csv/specs/transactions.yaml \\
-        --raw /tmp/bench/raw/transactions --out /tmp/hw [--master local[2]] [--multiline]
+        --raw /tmp/bench/raw/transactions --out /tmp/hw [--master local[2]] [--multiline] [--minimal]
 
 Prints ``{"rows_in", "valid", "rejected", "analytics", "stage1_s", "stage2_s"}`` as JSON.
 By default the CSV is read splittable (``multiLine`` false), so a quoted field holding
@@ -99,7 +104,7 @@ def _reasons(col: dict[str, Any], typed: Column) -> list[Column]:
     return out
 
 
-def validated(spark: SparkSession, spec: dict[str, Any], raw_path: str, multiline: bool) -> DataFrame:
+def validated(spark: SparkSession, spec: dict[str, Any], raw_path: str, multiline: bool, minimal: bool) -> DataFrame:
     """Every CSV record: typed and derived columns, ``_reasons`` (empty when valid), raw values, lineage, year/month."""
     src, cols = spec["source"], spec["columns"]
     names = [c["name"] for c in cols]
@@ -117,6 +122,7 @@ def validated(spark: SparkSession, spec: dict[str, Any], raw_path: str, multilin
         F.struct(*names).alias("_raw"),
         "_corrupt_record",
         F.input_file_name().alias("_source_file"),
+        F.col("_metadata.file_modification_time").alias("_delivered_at"),
         F.monotonically_increasing_id().alias("_source_row"),  # increases with the position in a file
     )
     typed = {c["name"]: _typed(c) for c in cols}
@@ -129,6 +135,7 @@ def validated(spark: SparkSession, spec: dict[str, Any], raw_path: str, multilin
         "_corrupt_record",
         "_source_file",
         "_source_row",
+        "_delivered_at",
     )
     for d in spec["derived"]:
         rows = rows.withColumn(d["name"], F.expr(d["expr"]).cast(d["type"]) if d["type"] else F.expr(d["expr"]))
@@ -136,6 +143,14 @@ def validated(spark: SparkSession, spec: dict[str, Any], raw_path: str, multilin
             text = f"{d['name']}: derived value is null (it is a key or the partition column)"
             why = F.when(F.col(d["name"]).isNull(), F.array(F.lit(text))).otherwise(F.array().cast("array<string>"))
             rows = rows.withColumn("_reasons", F.concat("_reasons", why))
+    if not minimal:  # etl_lib's lineage: when and by which run, when the file was delivered
+        rows = rows.withColumns(
+            {
+                "_rescued_data": F.lit(None).cast("string"),
+                "_ingested_at": F.current_timestamp(),
+                "_run_id": F.lit(f"hw-{int(time.time())}"),
+            }
+        )
     part = F.col(spec["partition_by"]) if spec["partition_by"] else F.current_timestamp()
     return rows.withColumns({"year": F.date_format(part, "yyyy"), "month": F.date_format(part, "MM")})
 
@@ -148,7 +163,9 @@ def _clean(value: Column, rules: list[str], nulls: list[str]) -> Column:
     return value
 
 
-def run(spark: SparkSession, spec_path: str, raw_path: str, out_dir: str, multiline: bool = False) -> dict[str, Any]:
+def run(
+    spark: SparkSession, spec_path: str, raw_path: str, out_dir: str, multiline: bool = False, minimal: bool = False
+) -> dict[str, Any]:
     """Run both stages into ``out_dir`` (processed/, rejected/, analytics/, overwritten); return
     ``{rows_in, valid, rejected, analytics, stage1_s, stage2_s}``. Sets ``SESSION_CONF`` on ``spark``."""
     for key, value in SESSION_CONF.items():
@@ -156,17 +173,20 @@ def run(spark: SparkSession, spec_path: str, raw_path: str, out_dir: str, multil
     spec = load_spec(spec_path)
     out = out_dir.rstrip("/")
     processed_cols = [*[c["name"] for c in spec["columns"]], *[d["name"] for d in spec["derived"]]]
-    processed_cols += ["_source_file", "_source_row", "year", "month"]
+    lineage = [] if minimal else ["_rescued_data", "_ingested_at", "_run_id", "_delivered_at"]
+    processed_cols += ["_source_file", "_source_row", *lineage, "year", "month"]
+    nulls = {} if minimal else {"ignoreNullFields": "false"}  # etl_lib writes every field, nulls too
 
     started = time.perf_counter()
-    rows = validated(spark, spec, raw_path, multiline).persist(StorageLevel.MEMORY_AND_DISK)  # one CSV parse
+    rows = validated(spark, spec, raw_path, multiline, minimal).persist(StorageLevel.MEMORY_AND_DISK)  # one CSV parse
     is_valid = F.size("_reasons") == 0
     tally = Observation("stage1")
     observed = rows.observe(tally, F.count(F.lit(1)).alias("rows_in"), F.count(F.when(is_valid, 1)).alias("valid"))
     processed = observed.filter(is_valid).select(*processed_cols)
-    processed.write.mode("overwrite").partitionBy("year", "month").json(f"{out}/processed")
-    rejected = rows.filter(~is_valid).select("_source_file", "_source_row", "_reasons", "_raw", "_corrupt_record")
-    rejected.write.mode("overwrite").json(f"{out}/rejected")
+    processed.write.mode("overwrite").options(**nulls).partitionBy("year", "month").json(f"{out}/processed")
+    rejected_cols = ["_source_file", "_source_row", *lineage[1:], "_reasons", "_raw", "_corrupt_record", *lineage[:1]]
+    rejected = rows.filter(~is_valid).select(*rejected_cols)
+    rejected.write.mode("overwrite").options(**nulls).json(f"{out}/rejected")
     stage1 = tally.get
     rows.unpersist()
     stage1_s = time.perf_counter() - started
@@ -175,6 +195,7 @@ def run(spark: SparkSession, spec_path: str, raw_path: str, out_dir: str, multil
     frame = spark.read.schema(processed.schema).json(f"{out}/processed")  # year/month from the folders, as strings
     if spec["keys"]:
         order = [F.col(spec["latest_by"]).desc_nulls_last()] if spec["latest_by"] else []
+        order += [] if minimal else [F.col("_delivered_at").desc_nulls_last()]
         order += [F.col("_source_file").desc(), F.col("_source_row").desc()]
         rank = F.row_number().over(Window.partitionBy(*spec["keys"]).orderBy(*order))
         frame = frame.withColumn("_rank", rank).filter("_rank = 1").drop("_rank")
@@ -197,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
     parser.add_argument("--driver-memory", default="2g", help="spark.driver.memory (default 2g)")
     parser.add_argument("--multiline", action="store_true", help="read quoted line breaks (not splittable)")
+    parser.add_argument("--minimal", action="store_true", help="leave out etl_lib's lineage columns and null fields")
     args = parser.parse_args(argv)
     spark = (
         SparkSession.builder.appName("handwritten")
@@ -209,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     spark.sparkContext.setLogLevel("ERROR")
     try:
-        print(json.dumps(run(spark, args.spec, args.raw, args.out, args.multiline)))
+        print(json.dumps(run(spark, args.spec, args.raw, args.out, args.multiline, args.minimal)))
     finally:
         spark.stop()
     return 0

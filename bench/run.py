@@ -199,6 +199,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
         bench.add(f"etl_lib, {tag}", bench.etl(f"etl_lib {tag}", lake), gen["bytes"], expect,
                   ratio_to=f"hand-written PySpark, {tag}")  # fmt: skip
         if gen is one:
+            bare = case({"name": f"hand-written, minimal, {tag}", "kind": "handwritten", "spec": str(SPEC),
+                         "raw": gen["paths"][0], "out": str(work / "out" / "hw-minimal"), "master": args.master,
+                         "driver_memory": args.driver_memory, "multiline": True, "minimal": True})  # fmt: skip
+            bench.add(f"hand-written PySpark without lineage columns, {tag}", bare, gen["bytes"], expect,
+                      ratio_to=f"hand-written PySpark, {tag}")  # fmt: skip
             no_checks = spec_variant(work, "no-expectations", expectations=[])
             plain = new_lake(work, "one-no-expectations", gen["paths"])
             bench.add(f"etl_lib without expectations, {tag}", bench.etl("etl_lib no expectations", plain, no_checks),
