@@ -45,8 +45,7 @@ from etl_lib.spark import observed
 from etl_lib.spark_errors import spark_errors
 from etl_lib.spec.memo import SPEC_CACHE_SIZE
 from etl_lib.spec.schema import processed_schema
-from etl_lib.transform.chain import with_checked_values, with_spec_partition_columns
-from etl_lib.transform.metadata import with_metadata
+from etl_lib.transform.chain import with_checked_values, with_file_columns
 from etl_lib.transform.partition import PARTITION_COLUMNS
 from etl_lib.transform.validate import is_valid
 from etl_lib.write.lines import KIND, processed_columns, staged_lines, written_counts
@@ -77,8 +76,7 @@ def validated_rows(
     rows = (
         read_csv_strings(ctx.spark, path, spec, mapping, splits)
         .transform(with_checked_values(spec))
-        .transform(with_metadata(key, ingested_at, ctx.run_id, delivered_at))
-        .transform(with_spec_partition_columns(spec))
+        .transform(with_file_columns(spec, key, ingested_at, ctx.run_id, delivered_at))
     )
     return rows, splits
 

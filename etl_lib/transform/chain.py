@@ -1,25 +1,36 @@
-"""The spec's row transforms as one chain, built once per spec.
+"""The spec's row transforms as one chain, built once per spec, in as few plan steps as they allow.
 
 Every file of a dataset goes through the same steps with the same ``Column``
 expressions: they depend on the spec alone (the file's own values, such as its
-key in ``with_metadata``, are added per file). Building them takes a round trip
-to the JVM per function call, so they are built on a spec's first file and
+key in the metadata columns, are added per file). Building them takes a round
+trip to the JVM per function call, so they are built on a spec's first file and
 reused for the rest.
+
+Each ``withColumns`` is a plan step Spark analyses again for every file, so
+steps that do not read each other's columns share one: ``_reasons`` and the
+first derived column (derived expressions read only the typed columns and the
+derived columns before them: ``check_spec`` analyses them over just those), and
+the metadata and partition columns when the partition column is the spec's own.
+The result is the same as ``with_cleaned_values``, ``with_typed_columns``,
+``with_reasons``, ``with_derived_columns``, ``with_derived_reasons``,
+``with_metadata`` and ``with_partition_columns`` applied in that order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 
 from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
 from etl_lib.spec.model import DatasetSpec
-from etl_lib.transform.derive import with_derived_columns
-from etl_lib.transform.partition import with_partition_columns
+from etl_lib.transform.derive import derived_values
+from etl_lib.transform.metadata import metadata_columns
+from etl_lib.transform.partition import partition_columns
 from etl_lib.transform.types import with_cleaned_values, with_typed_columns
-from etl_lib.transform.validate import with_derived_reasons, with_reasons
+from etl_lib.transform.validate import REASONS, row_reasons, with_derived_reasons
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -29,20 +40,25 @@ def with_checked_values(spec: DatasetSpec) -> Transform:
     return _checked_values(SpecKey(spec))
 
 
-def with_spec_partition_columns(spec: DatasetSpec) -> Transform:
-    """``with_partition_columns`` of the spec, built once per spec."""
-    return _partition_columns(SpecKey(spec))
+def with_file_columns(
+    spec: DatasetSpec, source_file: str, ingested_at: datetime, run_id: str, delivered_at: float | None = None
+) -> Transform:
+    """The metadata columns of one file (see ``with_metadata``), then the partition columns."""
+    metadata = metadata_columns(source_file, ingested_at, run_id, delivered_at)
+    partition = _partition_columns(SpecKey(spec))
+    if spec.partition_by is not None:  # a spec or derived column: independent of the metadata
+        return lambda df: df.withColumns({**metadata, **partition})
+    return lambda df: df.withColumns(metadata).withColumns(partition)
 
 
 @lru_cache(maxsize=SPEC_CACHE_SIZE)
 def _checked_values(key: SpecKey) -> Transform:
-    steps = [
-        with_cleaned_values(key.spec),
-        with_typed_columns(key.spec),
-        with_reasons(key.spec),
-        with_derived_columns(key.spec),
-        with_derived_reasons(key.spec),
-    ]
+    spec = key.spec
+    derived = derived_values(spec)
+    steps: list[Transform] = [with_cleaned_values(spec), with_typed_columns(spec)]
+    steps.append(_adding({REASONS: row_reasons(spec), **dict(derived[:1])}))
+    steps += [_adding({name: value}) for name, value in derived[1:]]  # each may read the one before
+    steps.append(with_derived_reasons(spec))
 
     def transform(df: DataFrame) -> DataFrame:
         for step in steps:
@@ -52,6 +68,10 @@ def _checked_values(key: SpecKey) -> Transform:
     return transform
 
 
+def _adding(columns: dict[str, Column]) -> Transform:
+    return lambda df: df.withColumns(columns)
+
+
 @lru_cache(maxsize=SPEC_CACHE_SIZE)
-def _partition_columns(key: SpecKey) -> Transform:
-    return with_partition_columns(key.spec)
+def _partition_columns(key: SpecKey) -> dict[str, Column]:
+    return partition_columns(key.spec)

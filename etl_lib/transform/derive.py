@@ -13,13 +13,7 @@ from etl_lib.spec.model import DatasetSpec
 def with_derived_columns(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
     """Add each ``derived`` column, in order (later ones may use earlier ones),
     cast to its declared type when it has one."""
-
-    values: list[tuple[str, Column]] = []
-    for derived in spec.derived:
-        value = F.expr(derived.expr)
-        if derived.type is not None:
-            value = value.cast(derived.type)  # spec type names are Spark SQL type names
-        values.append((derived.name, value))
+    values = derived_values(spec)
 
     def transform(df: DataFrame) -> DataFrame:
         for name, value in values:
@@ -27,3 +21,14 @@ def with_derived_columns(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
         return df
 
     return transform
+
+
+def derived_values(spec: DatasetSpec) -> list[tuple[str, Column]]:
+    """Each ``derived`` column's name and value, in spec order."""
+    values: list[tuple[str, Column]] = []
+    for derived in spec.derived:
+        value = F.expr(derived.expr)
+        if derived.type is not None:
+            value = value.cast(derived.type)  # spec type names are Spark SQL type names
+        values.append((derived.name, value))
+    return values

@@ -15,13 +15,18 @@ PARTITION_COLUMNS = ("year", "month")
 def with_partition_columns(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
     """Add ``year`` (``YYYY``) and ``month`` (``MM``) as strings, from ``partition_by``
     or, when the spec has none, from ``_ingested_at``."""
-    source = spec.partition_by or "_ingested_at"
-    values = {"year": F.date_format(F.col(source), "yyyy"), "month": F.date_format(F.col(source), "MM")}
+    values = partition_columns(spec)
 
     def transform(df: DataFrame) -> DataFrame:
         return df.withColumns(values)
 
     return transform
+
+
+def partition_columns(spec: DatasetSpec) -> dict[str, Column]:
+    """The columns ``with_partition_columns`` adds, by name, in order."""
+    source = spec.partition_by or "_ingested_at"
+    return {"year": F.date_format(F.col(source), "yyyy"), "month": F.date_format(F.col(source), "MM")}
 
 
 def partition_path(year: str, month: str) -> str:

@@ -58,16 +58,21 @@ def with_reasons(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:
     not marked ``required``: a row without them has no place in analytics-ready.
     A record with the wrong number of fields is rejected whatever its values.
     """
-    must_exist = set(spec.keys) | ({spec.partition_by} if spec.partition_by else set())
-    checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("row: wrong number of fields"))]
-    for column in spec.columns:
-        checks += column_reasons(column, must_exist=column.name in must_exist)
-    reasons = F.array_compact(F.array(*checks))
+    reasons = row_reasons(spec)
 
     def transform(df: DataFrame) -> DataFrame:
         return df.withColumn(REASONS, reasons)
 
     return transform
+
+
+def row_reasons(spec: DatasetSpec) -> Column:
+    """The ``_reasons`` of a row (see ``with_reasons``), over its typed and cleaned values."""
+    must_exist = set(spec.keys) | ({spec.partition_by} if spec.partition_by else set())
+    checks = [F.when(F.col(CORRUPT).isNotNull(), F.lit("row: wrong number of fields"))]
+    for column in spec.columns:
+        checks += column_reasons(column, must_exist=column.name in must_exist)
+    return F.array_compact(F.array(*checks))
 
 
 def with_derived_reasons(spec: DatasetSpec) -> Callable[[DataFrame], DataFrame]:

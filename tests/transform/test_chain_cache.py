@@ -1,10 +1,12 @@
 """What is built once per spec (transforms, read columns, staged lines, schemas) is reused for an
-equal spec and never for a changed one."""
+equal spec and never for a changed one; the merged chain gives what the transforms give one by one."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from etl_lib.read.csv import CORRUPT, read_csv_strings
@@ -12,8 +14,12 @@ from etl_lib.read.header import map_columns
 from etl_lib.spec.load import parse_spec
 from etl_lib.spec.model import DatasetSpec
 from etl_lib.spec.schema import derived_fields, processed_schema
-from etl_lib.transform.chain import with_checked_values
-from etl_lib.transform.validate import REASONS
+from etl_lib.transform.chain import with_checked_values, with_file_columns
+from etl_lib.transform.derive import with_derived_columns
+from etl_lib.transform.metadata import with_metadata
+from etl_lib.transform.partition import with_partition_columns
+from etl_lib.transform.types import with_cleaned_values, with_typed_columns
+from etl_lib.transform.validate import REASONS, with_derived_reasons, with_reasons
 from etl_lib.write.lines import staged_lines
 
 
@@ -102,3 +108,31 @@ def test_staged_lines_follow_the_spec_and_the_checked_columns(spark) -> None:
 
 OTHER_COLUMNS = ["_rescued_data", "_source_file", "_source_row", "_ingested_at", "_run_id", "_delivered_at"]
 OTHER_COLUMNS += ["_raw", CORRUPT]
+
+
+def test_the_chain_equals_the_transforms_one_by_one(spark) -> None:
+    columns = [{"name": "id"}, {"name": "amount", "type": "decimal(10,2)"}, {"name": "day", "type": "date"}]
+    derived = [
+        {"name": "cents", "expr": "CAST(amount * 100 AS BIGINT)"},
+        {"name": "twice", "expr": "cents * 2"},
+        {"name": "key", "expr": "CASE WHEN cents > 100 THEN id END"},
+    ]
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in ("id", "amount", "day", CORRUPT)])
+    df = spark.createDataFrame([("a", "1.50", "2024-02-03", None), ("b", "0.5", "x", None)], schema)
+    at = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    for partition_by in ["day", None]:
+        spec = parse_spec({"dataset": "t", "columns": columns, "derived": derived, "keys": ["key"]})
+        spec = spec.model_copy(update={"partition_by": partition_by})
+        one_by_one = (
+            df.transform(with_cleaned_values(spec))
+            .transform(with_typed_columns(spec))
+            .transform(with_reasons(spec))
+            .transform(with_derived_columns(spec))
+            .transform(with_derived_reasons(spec))
+            .transform(with_metadata("raw/t/a.csv", at, "run-1", 1.7e9))
+            .transform(with_partition_columns(spec))
+        )
+        chained = df.transform(with_checked_values(spec)).transform(
+            with_file_columns(spec, "raw/t/a.csv", at, "run-1", 1.7e9)
+        )
+        assert_df_equality(chained, one_by_one)
