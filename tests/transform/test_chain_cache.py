@@ -12,6 +12,7 @@ from pyspark.sql import types as T
 from etl_lib.read.csv import CORRUPT, read_csv_strings
 from etl_lib.read.header import map_columns
 from etl_lib.spec.load import parse_spec
+from etl_lib.spec.memo import SpecKey
 from etl_lib.spec.model import DatasetSpec
 from etl_lib.spec.schema import derived_fields, processed_schema
 from etl_lib.transform.chain import with_checked_values, with_file_columns
@@ -136,3 +137,13 @@ def test_the_chain_equals_the_transforms_one_by_one(spark) -> None:
             with_file_columns(spec, "raw/t/a.csv", at, "run-1", 1.7e9)
         )
         assert_df_equality(chained, one_by_one)
+
+
+def test_a_spec_key_takes_any_argument_value_and_keeps_numbers_apart() -> None:
+    def spec(bound: object, extra: object = None) -> DatasetSpec:
+        kwargs = {"column": "a", "min_value": bound, "meta_value": extra}
+        check = {"type": "expect_column_values_to_be_between", "kwargs": kwargs}
+        return parse_spec({"dataset": "t", "columns": [{"name": "a", "type": "int"}], "expectations": [check]})
+
+    assert SpecKey(spec(1, b"\xff")) == SpecKey(spec(1, b"\xff"))  # bytes JSON cannot write
+    assert len({SpecKey(spec(1)), SpecKey(spec(1.0)), SpecKey(spec(True)), SpecKey(spec("1"))}) == 4
