@@ -246,12 +246,21 @@ def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) 
             f"cannot reconcile: read {rows_in} rows{lines_say} but wrote {processed} valid + "
             f"{rejected} rejected; nothing was published",
         )
-    staged_processed = staged_files(ctx.storage, f"{staging}/{KIND}=processed", ".txt")
-    staged_rejected = sorted(
-        k for keys in staged_files(ctx.storage, f"{staging}/{KIND}=rejected", ".txt").values() for k in keys
-    )
-    warnings = _check_expectations(ctx, f"{staging}/{KIND}=checks", check_columns, key)
-    return Staged(rows_in, rows_valid, staged_processed, staged_rejected, warnings)
+    staged = staged_by_kind(ctx, staging)  # one listing of the file's staging
+    rejected_files = sorted(k for keys in staged["rejected"].values() for k in keys)
+    check_files = sorted(k for keys in staged["checks"].values() for k in keys)
+    warnings = _check_expectations(ctx, check_files, check_columns, key)
+    return Staged(rows_in, rows_valid, dict(staged["processed"]), rejected_files, warnings)
+
+
+def staged_by_kind(ctx: RunContext, staging: str) -> dict[str, dict[str, list[str]]]:
+    """The staged files of each kind (``processed``, ``rejected``, ``checks``) by partition
+    (``year=YYYY/month=MM``; rejected rows and checks have none that matters), from one listing."""
+    found: dict[str, dict[str, list[str]]] = {"processed": {}, "rejected": {}, "checks": {}}
+    for folder, keys in staged_files(ctx.storage, staging, ".txt").items():
+        kind, _, partition = folder.partition("/")
+        found.setdefault(kind.removeprefix(f"{KIND}="), {})[partition] = keys
+    return found
 
 
 def _check_columns(ctx: RunContext) -> list[str] | None:
@@ -265,14 +274,14 @@ def _check_columns(ctx: RunContext) -> list[str] | None:
     return every if needed is None else [c for c in every if c in needed] or ["_source_row"]
 
 
-def _check_expectations(ctx: RunContext, staged_checks: str, columns: list[str] | None, key: str) -> list[str]:
-    """Run the spec's batch checks on the file's valid rows (the narrow copy staged for them);
-    fail the file on a ``fail`` one."""
+def _check_expectations(ctx: RunContext, staged_checks: list[str], columns: list[str] | None, key: str) -> list[str]:
+    """Run the spec's batch checks on the file's valid rows (the narrow copy staged for them,
+    ``staged_checks``); fail the file on a ``fail`` one."""
     if columns is None:
         return []
     from etl_lib.quality.expectations import failed_checks, run_expectations
 
-    files = [ctx.storage.uri(k) for keys in staged_files(ctx.storage, staged_checks, ".txt").values() for k in keys]
+    files = [ctx.storage.uri(k) for k in staged_checks]
     schema = processed_schema(ctx.spark, ctx.spec)
     narrow = T.StructType([schema[c] for c in columns])
     valid = ctx.spark.read.schema(narrow).json(files) if files else ctx.spark.createDataFrame([], narrow)
