@@ -63,6 +63,22 @@ def test_a_file_reprocessed_during_analytics_stays_pending(spark, lake: Path) ->
     assert (after.status, after.run_id) == ("processed", "other-run"), "newer news was marked published"
 
 
+def test_a_winner_from_a_file_in_flight_gives_way_to_the_next_best_row(spark, lake: Path) -> None:
+    row = "tx_id,ts,amount,email\nK,2024-01-01 00:00:00,{},x\n"
+    deliver_at(lake, "g.csv", row.format("1.00"), 1_700_000_100)
+    deliver_at(lake, "c.csv", row.format("3.00"), 1_700_000_300)
+    assert run_dataset(ctx_for(spark, lake)).status == "succeeded"
+    assert str(analytics(spark, lake)["K"]["amount"]) == "3.00"
+    # Another live run is processing c.csv again; meanwhile n.csv (delivered earliest) re-sends K.
+    ledger = SqliteLedger(str(lake / "_meta" / "ledger.sqlite"))
+    ledger.save_file(ledger.get_file("tx", "raw/tx/c.csv").evolve(status="claimed", run_id="other-run"))
+    deliver_at(lake, "n.csv", row.format("2.00"), 1_700_000_000)
+    assert run_dataset(ctx_for(spark, lake)).status == "succeeded"
+    # c.csv's rows do not count while it is in flight: K is decided from its other rows, and
+    # g.csv's (a processed file this run did not deliver) beats n.csv's.
+    assert str(analytics(spark, lake)["K"]["amount"]) == "1.00"
+
+
 def test_a_failed_redelivery_keeps_the_earlier_version_pending(spark, lake: Path) -> None:
     deliver(lake, "tx", "jan.csv", "tx_id,ts,amount,email\nA,2024-01-05 00:00:00,1.00,a@x\n")
     assert run_dataset(ctx_for(spark, lake), stage="raw-to-processed").status == "succeeded"
