@@ -181,7 +181,8 @@ def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[s
     delivered = None if entries is None else entries.filter(_of_files(list(sources)) | in_redo).select(*keys)
     if delivered is not None:  # the partitions holding the current rows of the delivered keys
         affected |= {partition for partition, _ in index.where_rows_of(delivered)}
-    current = partition_files(ctx, analytics_root, affected - unfinished, ".parquet")
+    listed = affected - unfinished
+    current = partition_files(ctx, analytics_root, listed, ".parquet")
 
     replaced = [f.source_key for f in pending if f.replaces_previous]
     suspects: list[DataFrame | None] = []
@@ -200,8 +201,7 @@ def plan_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[s
             if source not in sources:
                 found = ctx.storage.list(f"{processed_root}/{partition}/{file_id(source)}-")
                 others.update(o.key for o in found if posixpath.dirname(o.key) == f"{processed_root}/{partition}")
-        more = affected - unfinished - set(current)
-        current.update(partition_files(ctx, analytics_root, more, ".parquet"))
+        current.update(partition_files(ctx, analytics_root, affected - unfinished - listed, ".parquet"))
     others -= {*outputs, *redo}
     decide = _union([delivered, from_processed])
     source_bytes = sum(f.size or 0 for f in pending)
