@@ -40,6 +40,7 @@ __all__ = [
     "ExpectationError",
     "check_available",
     "columns_needed",
+    "describe",
     "failed_checks",
     "run_expectations",
 ]
@@ -288,7 +289,7 @@ def _to_check_result(index: int, spec: ExpectationSpec, result: ExpectationValid
         kwargs=dict(spec.kwargs),
         success=success,
         on_failure=spec.on_failure,
-        observed=_describe(spec.type, spec.kwargs, dict(result.result or {}), success),
+        observed=describe(spec.type, spec.kwargs, dict(result.result or {}), success),
     )
 
 
@@ -306,7 +307,7 @@ def _raised(info: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _describe(expectation: str, kwargs: Mapping[str, Any], result: Mapping[str, Any], success: bool) -> str:
+def describe(expectation: str, kwargs: Mapping[str, Any], result: Mapping[str, Any], success: bool) -> str:
     """Counts and bounds for people, built only from counts and the spec's arguments.
 
     ``observed_value`` is shown only when it is a count (a row count); a mean or a list

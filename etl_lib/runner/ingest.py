@@ -28,13 +28,15 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
-from pyspark.sql import Column, DataFrame, Observation
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from etl_lib.errors import ClaimConflict, EtlError, ReconciliationError, SourceFileError, TransientError
 from etl_lib.ledger.base import FileRecord
+from etl_lib.quality.in_pass import in_pass_checks
 from etl_lib.read.csv import CORRUPT, RAW, Splits, plan_splits, read_csv_strings
 from etl_lib.read.header import map_columns, read_header
 from etl_lib.read.source import spark_source_path
@@ -43,7 +45,8 @@ from etl_lib.runner.errors import short_reason
 from etl_lib.runner.plan import FileTask
 from etl_lib.spark import observed
 from etl_lib.spark_errors import spark_errors
-from etl_lib.spec.memo import SPEC_CACHE_SIZE
+from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
+from etl_lib.spec.model import ExpectationSpec
 from etl_lib.spec.schema import processed_schema
 from etl_lib.transform.chain import with_checked_values, with_file_columns
 from etl_lib.transform.partition import PARTITION_COLUMNS
@@ -227,7 +230,7 @@ def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) 
     rows, splits = validated_rows(ctx, key, datetime.now(UTC), delivered_at)
     check_columns = _check_columns(ctx)
     read, written = Observation(), Observation()
-    rows = rows.observe(read, *_read_counts(_raw_names(rows)))
+    rows = rows.observe(read, *_read_counts(_raw_names(rows)), *_counted_checks(ctx))
     lines = staged_lines(ctx.spec, rows, check_columns).observe(written, *written_counts())
     lines.write.mode("overwrite").partitionBy(KIND, "year", "month").text(ctx.storage.uri(staging))
     counts, out = observed(ctx.spark, read), observed(ctx.spark, written)
@@ -249,7 +252,7 @@ def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) 
     staged = staged_by_kind(ctx, staging)  # one listing of the file's staging
     rejected_files = sorted(k for keys in staged["rejected"].values() for k in keys)
     check_files = sorted(k for keys in staged["checks"].values() for k in keys)
-    warnings = _check_expectations(ctx, check_files, check_columns, key)
+    warnings = _check_expectations(ctx, counts, check_files, check_columns, key)
     return Staged(rows_in, rows_valid, dict(staged["processed"]), rejected_files, warnings)
 
 
@@ -263,29 +266,56 @@ def staged_by_kind(ctx: RunContext, staging: str) -> dict[str, dict[str, list[st
     return found
 
 
+def _counted_checks(ctx: RunContext) -> tuple[Column, ...]:
+    """The aggregates of the spec's expectations that are counted as the file is written."""
+    return _check_metrics(SpecKey(ctx.spec), ctx.spark) if ctx.spec.expectations else ()
+
+
+@lru_cache(maxsize=SPEC_CACHE_SIZE)
+def _check_metrics(key: SpecKey, spark: SparkSession) -> tuple[Column, ...]:
+    return tuple(in_pass_checks(spark, key.spec).metrics(is_valid()))
+
+
 def _check_columns(ctx: RunContext) -> list[str] | None:
-    """The columns the spec's expectations need written for them (None: no expectations)."""
-    if not ctx.spec.expectations:
+    """The columns written for the expectations Great Expectations runs (None: it runs none)."""
+    rest = _rest_of_checks(ctx)
+    if not rest:
         return None
     from etl_lib.quality.expectations import columns_needed
 
-    needed = columns_needed(ctx.spec.expectations)
+    needed = columns_needed(rest)
     every = [c for c in processed_columns(ctx.spec) if c not in PARTITION_COLUMNS]
     return every if needed is None else [c for c in every if c in needed] or ["_source_row"]
 
 
-def _check_expectations(ctx: RunContext, staged_checks: list[str], columns: list[str] | None, key: str) -> list[str]:
-    """Run the spec's batch checks on the file's valid rows (the narrow copy staged for them,
-    ``staged_checks``); fail the file on a ``fail`` one."""
-    if columns is None:
+def _rest_of_checks(ctx: RunContext) -> list[ExpectationSpec]:
+    """The spec's expectations that are not counted in the pass: Great Expectations runs them."""
+    if not ctx.spec.expectations:
+        return []
+    rest = in_pass_checks(ctx.spark, ctx.spec).rest
+    return [ctx.spec.expectations[i] for i in rest]
+
+
+def _check_expectations(
+    ctx: RunContext, counts: dict[str, Any], staged_checks: list[str], columns: list[str] | None, key: str
+) -> list[str]:
+    """The spec's batch checks on the file's valid rows: those counted in the pass from
+    ``counts``, the rest with Great Expectations on the narrow copy staged for them
+    (``staged_checks``). Fails the file on a ``fail`` one; returns the warnings."""
+    if not ctx.spec.expectations:
         return []
     from etl_lib.quality.expectations import failed_checks, run_expectations
 
-    files = [ctx.storage.uri(k) for k in staged_checks]
-    schema = processed_schema(ctx.spark, ctx.spec)
-    narrow = T.StructType([schema[c] for c in columns])
-    valid = ctx.spark.read.schema(narrow).json(files) if files else ctx.spark.createDataFrame([], narrow)
-    results = run_expectations(valid, ctx.spec.expectations)
+    checks = in_pass_checks(ctx.spark, ctx.spec)
+    by_index = checks.results(counts)
+    if columns is not None:
+        files = [ctx.storage.uri(k) for k in staged_checks]
+        schema = processed_schema(ctx.spark, ctx.spec)
+        narrow = T.StructType([schema[c] for c in columns])
+        valid = ctx.spark.read.schema(narrow).json(files) if files else ctx.spark.createDataFrame([], narrow)
+        rest = [ctx.spec.expectations[i] for i in checks.rest]
+        by_index.update(zip(checks.rest, run_expectations(valid, rest), strict=True))
+    results = [by_index[i] for i in range(len(ctx.spec.expectations))]
     failed = failed_checks(results)
     if failed:
         what = "; ".join(f"{r.expectation} {r.kwargs}: {r.observed}" for r in failed)
