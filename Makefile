@@ -11,6 +11,8 @@ HADOOP_AWS     := 3.3.4
 AWS_SDK_BUNDLE := 1.12.262
 SPARK_JARS     := $(VENV)/lib/python3.11/site-packages/pyspark/jars
 S3A_JARS       := $(SPARK_JARS)/hadoop-aws-$(HADOOP_AWS).jar $(SPARK_JARS)/aws-java-sdk-bundle-$(AWS_SDK_BUNDLE).jar
+# Hadoop's local file system minus its `chmod` processes (jvm/), compiled against Spark's Hadoop.
+LOCAL_FS_JAR   := $(SPARK_JARS)/etl-lib-local-fs.jar
 # Wheels for Glue 5.1's platform (manylinux x86_64, CPython 3.11): Glue's modules (the
 # stand-in Glue environment of the bundle test) and what the bundle adds to them.
 WHEELHOUSE     := $(VENV)/wheelhouse
@@ -24,10 +26,10 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
 .PHONY: demo test lint wheel glue-bundle java venv jars clean bench deploy
 
-demo: java $(STAMP) $(S3A_JARS)
+demo: java $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR)
 	$(VENV)/bin/etl-lib demo --lake $(LAKE)
 
-test: java $(STAMP) $(S3A_JARS) $(WHEELS_STAMP) $(CHECKOV)
+test: java $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR) $(WHEELS_STAMP) $(CHECKOV)
 	ETL_LIB_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -43,22 +45,30 @@ wheel: $(STAMP)
 glue-bundle: $(STAMP)
 	$(PY) deploy/glue_bundle.py --out dist/glue
 
-jars: $(S3A_JARS)
+jars: $(S3A_JARS) $(LOCAL_FS_JAR)
 
 $(S3A_JARS) &: | $(STAMP)
 	@command -v mvn >/dev/null 2>&1 || { echo "mvn is missing (Maven fetches Spark's S3A connector from Maven Central): apt-get install maven, or brew install maven"; exit 1; }
 	mvn -q -B -Dstyle.color=never dependency:copy -Dartifact=org.apache.hadoop:hadoop-aws:$(HADOOP_AWS):jar -DoutputDirectory=$(SPARK_JARS)
 	mvn -q -B -Dstyle.color=never dependency:copy -Dartifact=com.amazonaws:aws-java-sdk-bundle:$(AWS_SDK_BUNDLE):jar -DoutputDirectory=$(SPARK_JARS)
 
+# javac comes with a JDK (openjdk-17-jdk-headless); with a JRE only, local runs use Hadoop's own
+# local file system instead (slower with many small files, same results).
+$(LOCAL_FS_JAR): jvm/etl_lib/hadoop/NioLocalFileSystem.java | $(STAMP)
+	@command -v javac >/dev/null 2>&1 || { echo "javac is missing (a JDK, e.g. openjdk-17-jdk-headless): local Spark keeps Hadoop's slower local file system"; exit 0; } ; \
+	rm -rf build/jvm && mkdir -p build/jvm && \
+	javac -nowarn --release 17 -cp "$$(ls $(SPARK_JARS)/hadoop-client-api-*.jar)" -d build/jvm $< && \
+	jar cf $@ -C build/jvm .
+
 $(WHEELS_STAMP): $(STAMP)
 	$(PY) deploy/glue_bundle.py --download-only --wheelhouse $(WHEELHOUSE)
 	rm -f $(WHEELHOUSE)/.complete-* && touch $@
 
-bench: java $(STAMP)
+bench: java $(STAMP) $(LOCAL_FS_JAR)
 	$(PY) bench/run.py --rows $${ROWS:-1000000}
 
 java:
-	@command -v java >/dev/null 2>&1 || { echo "Java 17 is missing: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless; macOS: brew install openjdk@17) and set JAVA_HOME"; exit 1; }
+	@command -v java >/dev/null 2>&1 || { echo "Java 17 is missing: install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jdk-headless; macOS: brew install openjdk@17) and set JAVA_HOME"; exit 1; }
 	@java -version 2>&1 | head -1 | grep -qE '"(17|21)[."]' || { echo "Java 17 is needed (Spark 3.5 / Glue 5.1); found: $$(java -version 2>&1 | head -1). Install openjdk-17 and set JAVA_HOME"; exit 1; }
 
 venv: $(STAMP)

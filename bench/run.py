@@ -308,6 +308,9 @@ def print_report(bench: Bench, requests: dict[str, Any] | None, work: Path) -> N
     print("\ncases (wall clock per stage; peak = resident size of the JVM, or of the process for DuckDB)")
     print(text_table(["case", "rows in", "CSV MB", "stage 1 s", "stage 2 s", "total s", "rows/s", "MB/s",
                       "peak MiB", "per stage", "ratio", "counts"], rows))  # fmt: skip
+    checks = expectations_share(bench)
+    if checks:
+        print(f"\n{checks}")
     print("\noutput files per partition (etl_lib)")
     print(text_table(["lake", "area", "partitions", "files", "files/partition max", "MB min", "MB max"],
                      output_shape(work / "lakes")))  # fmt: skip
@@ -319,6 +322,19 @@ def print_report(bench: Bench, requests: dict[str, Any] | None, work: Path) -> N
             kinds = sorted({k for counts in requests["counts"].values() for k in counts})
             header = ["request", *[f"after {n} file(s)" for n in requests["counts"]]]
             print(text_table(header, [[k, *[str(c.get(k, 0)) for c in requests["counts"].values()]] for k in kinds]))
+
+
+def expectations_share(bench: Bench) -> str:
+    """What the spec's expectations add to stage 1 of the one-file case ('' without both lines)."""
+    stage1 = {ln["label"]: ln["result"].get("stages", {}).get("raw-to-processed") for ln in bench.lines}
+    plain = next((label for label in stage1 if label.startswith("etl_lib without expectations, ")), None)
+    if plain is None:
+        return ""
+    with_them, without = stage1.get("etl_lib, " + plain.split(", ", 1)[1]), stage1[plain]
+    if not (with_them and without):
+        return ""
+    share = 100 * (with_them - without) / without
+    return f"the spec's expectations add {share:+.0f}% to stage 1 ({with_them:.1f} s; without them {without:.1f} s)"
 
 
 def output_shape(lakes: Path) -> list[list[object]]:

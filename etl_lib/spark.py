@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import pyspark
 from pyspark.sql import Observation, SparkSession
 
 # Settings the transforms depend on; applied to any session, Glue's included.
@@ -27,6 +28,29 @@ def configure_session(spark: SparkSession) -> SparkSession:
     return spark
 
 
+LOCAL_FS_JAR = "etl-lib-local-fs.jar"
+"""Built by ``make`` from ``jvm/`` into Spark's jars: ``etl_lib.hadoop.NioLocalFileSystem``."""
+
+
+def local_conf() -> dict[str, str]:
+    """Settings of a local session (a laptop's cores, a local disk): none of them on Glue.
+
+    - ``file:`` paths through ``etl_lib.hadoop.NioLocalFileSystem`` when ``make`` built it:
+      Hadoop's local file system without ``.crc`` side files, setting permissions through
+      java.nio. Without Hadoop's native library (pyspark ships none) Hadoop starts a
+      `chmod` process for every folder and file Spark creates, about twenty per small
+      delivered file.
+    - The files of a read are looked up on the driver: a listing job (Spark's default
+      beyond 32 paths) pays off with a cluster's cores, not with two, and an analytics run
+      reads one path per processed file.
+    """
+    conf = {"spark.sql.sources.parallelPartitionDiscovery.threshold": "100000"}
+    spark_home = os.environ.get("SPARK_HOME") or os.path.dirname(pyspark.__file__)
+    if os.path.exists(os.path.join(spark_home, "jars", LOCAL_FS_JAR)):
+        conf["spark.hadoop.fs.file.impl"] = "etl_lib.hadoop.NioLocalFileSystem"
+    return conf
+
+
 def local_session(app_name: str = "etl_lib", master: str | None = None) -> SparkSession:
     """A local SparkSession sized for a laptop (or the one ``spark-submit`` made)."""
     _quiet_jvm_logs()
@@ -42,6 +66,8 @@ def local_session(app_name: str = "etl_lib", master: str | None = None) -> Spark
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
     )
+    for key, value in local_conf().items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     default_level = "WARN" if os.environ.get("ETL_LIB_VERBOSE") else "OFF"
     spark.sparkContext.setLogLevel(os.environ.get("ETL_LIB_SPARK_LOG_LEVEL", default_level))

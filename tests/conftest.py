@@ -20,10 +20,13 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     """``local[2]``, two shuffle partitions, UI off, and the pipeline's session settings."""
-    from etl_lib.spark import configure_session
+    from etl_lib.spark import configure_session, local_conf
 
+    builder = SparkSession.builder
+    for key, value in local_conf().items():  # the local file system users' sessions get
+        builder = builder.config(key, value)
     session = (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("etl_lib-tests")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "2")

@@ -1,4 +1,5 @@
-"""Data quality: the spec's batch-level expectations, run with Great Expectations on Spark."""
+"""Data quality: the spec's batch-level expectations with Great Expectations' semantics on Spark:
+counted during a file's write when their arguments are plain (``in_pass``), else run by it."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ The ``observed`` text of a result holds counts and the spec's own bounds, never
 a value from the data: it ends up in logs, the run ledger and notifications.
 
 Great Expectations is imported on first use (it takes seconds), and its
-ephemeral, in-memory context is built once per process.
+ephemeral, in-memory context is built once per process. In a run, the expectations
+with plain arguments never come here: ``in_pass.py`` counts them while each file is
+written; this module runs the rest.
 """
 
 from __future__ import annotations

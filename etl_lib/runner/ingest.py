@@ -6,8 +6,9 @@ be run again:
 1. claim the file in the ledger (a live claim of another run wins);
 2. read, clean, type, validate, derive, and write valid and rejected rows to
    this run's staging folder: one Spark job, one pass over the file, counted
-   while it is written (Spark's ``Observation``), nothing cached, nothing read
-   back (but a narrow copy of the columns a spec's expectations check);
+   while it is written (Spark's ``Observation``), the spec's plain expectations
+   counted in the same pass, nothing cached, nothing read back (but a narrow copy
+   of the columns the other expectations check, for Great Expectations);
 3. reconcile: rows read = rows written valid + rows written rejected (and, for a
    file read in splits, = the records its lines hold);
 4. record the partitions about to change (the intent), then replace the file's
