@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -34,3 +34,25 @@ def metadata_columns(
         "_run_id": F.lit(run_id),
         "_delivered_at": delivered.cast("timestamp"),
     }
+
+
+def json_timestamp(at: datetime | None) -> str | None:
+    """``at`` as the text Spark's JSON writer gives a timestamp in a UTC session
+    (``2024-05-06T07:08:09.123Z``: milliseconds, the rest cut off), None for None.
+
+    A file's lineage timestamps go into its JSON lines as this text: a string literal is
+    a reference in Spark's generated code, where a timestamp literal is written into the
+    code itself, so every file would get code of its own to compile."""
+    if at is None:
+        return None
+    utc = at.astimezone(UTC) if at.tzinfo is not None else at
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def delivered_datetime(delivered_at: float | None) -> datetime | None:
+    """``_delivered_at`` (seconds since the epoch, as the ledger keeps it) as a UTC datetime,
+    to the microsecond as ``metadata_columns`` rounds it."""
+    if delivered_at is None:
+        return None
+    micros = round(delivered_at * 1_000_000)
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)

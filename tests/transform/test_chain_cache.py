@@ -3,10 +3,13 @@ equal spec and never for a changed one; the merged chain gives what the transfor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from etl_lib.read.csv import CORRUPT, read_csv_strings
@@ -17,7 +20,7 @@ from etl_lib.spec.model import DatasetSpec
 from etl_lib.spec.schema import derived_fields, processed_schema
 from etl_lib.transform.chain import with_checked_values, with_file_columns
 from etl_lib.transform.derive import with_derived_columns
-from etl_lib.transform.metadata import with_metadata
+from etl_lib.transform.metadata import delivered_datetime, json_timestamp, with_metadata
 from etl_lib.transform.partition import with_partition_columns
 from etl_lib.transform.types import with_cleaned_values, with_typed_columns
 from etl_lib.transform.validate import REASONS, with_derived_reasons, with_reasons
@@ -136,7 +139,39 @@ def test_the_chain_equals_the_transforms_one_by_one(spark) -> None:
         chained = df.transform(with_checked_values(spec)).transform(
             with_file_columns(spec, "raw/t/a.csv", at, "run-1", 1.7e9)
         )
-        assert_df_equality(chained, one_by_one)
+        # The lineage timestamps are the text JSON lines hold: the same lines, column for column.
+        assert chained.columns == one_by_one.columns
+        assert_df_equality(as_json_lines(chained), as_json_lines(one_by_one))
+        assert dict(chained.dtypes)["_delivered_at"] == "string"
+
+
+def as_json_lines(df):  # type: ignore[no-untyped-def]
+    """Each row as the JSON line processed would hold (nulls written too)."""
+    return df.select(F.to_json(F.struct(*df.columns), {"ignoreNullFields": "false"}).alias("line"))
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),
+        datetime(2024, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2000, 1, 1, 0, 0, 0, 1_000, tzinfo=UTC),
+        datetime(2026, 11, 29, 22, 12, 46, 947_123, tzinfo=UTC),
+        datetime(2024, 3, 31, 1, 30, tzinfo=timezone(timedelta(hours=2))),  # a non-UTC clock
+    ],
+)
+def test_lineage_text_is_what_spark_writes_for_the_timestamp(spark, at: datetime) -> None:
+    [row] = spark.createDataFrame([(at,)], "t timestamp").select(F.to_json(F.struct("t")).alias("j")).collect()
+
+    assert row["j"] == json.dumps({"t": json_timestamp(at)}, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("delivered", [1.7e9, 1_732_900_000.123456, 1_732_900_000.9999996, 86_400.0005])
+def test_delivered_text_is_what_spark_writes_for_the_micros(spark, delivered: float) -> None:
+    micros = round(delivered * 1_000_000)
+    [row] = spark.sql(f"SELECT to_json(named_struct('t', timestamp_micros({micros}))) AS j").collect()
+
+    assert row["j"] == json.dumps({"t": json_timestamp(delivered_datetime(delivered))}, separators=(",", ":"))
 
 
 def test_a_spec_key_takes_any_argument_value_and_keeps_numbers_apart() -> None:
