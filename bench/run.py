@@ -334,7 +334,7 @@ def expectations_share(bench: Bench) -> str:
     if not (with_them and without):
         return ""
     share = 100 * (with_them - without) / without
-    return f"the spec's expectations add {share:+.0f}% to stage 1 ({with_them:.1f} s; without them {without:.1f} s)"
+    return f"the spec's expectations add {share:+.1f}% to stage 1 ({with_them:.1f} s; without them {without:.1f} s)"
 
 
 def output_shape(lakes: Path) -> list[list[object]]:
