@@ -314,8 +314,7 @@ def _check_expectations(
         schema = processed_schema(ctx.spark, ctx.spec)
         narrow = T.StructType([schema[c] for c in columns])
         valid = ctx.spark.read.schema(narrow).json(files) if files else ctx.spark.createDataFrame([], narrow)
-        rest = [ctx.spec.expectations[i] for i in checks.rest]
-        by_index.update(zip(checks.rest, run_expectations(valid, rest), strict=True))
+        by_index.update(zip(checks.rest, run_expectations(valid, _rest_of_checks(ctx)), strict=True))
     results = [by_index[i] for i in range(len(ctx.spec.expectations))]
     failed = failed_checks(results)
     if failed:

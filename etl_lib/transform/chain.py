@@ -20,17 +20,16 @@ timestamps, which are the text the JSON lines hold for them (``with_file_columns
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 
 from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
 
 from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
 from etl_lib.spec.model import DatasetSpec
 from etl_lib.transform.derive import derived_values
-from etl_lib.transform.metadata import delivered_datetime, json_timestamp
-from etl_lib.transform.partition import partition_columns
+from etl_lib.transform.metadata import metadata_as_text
+from etl_lib.transform.partition import partition_columns, partition_of
 from etl_lib.transform.types import with_cleaned_values, with_typed_columns
 from etl_lib.transform.validate import REASONS, row_reasons, with_derived_reasons
 
@@ -45,25 +44,13 @@ def with_checked_values(spec: DatasetSpec) -> Transform:
 def with_file_columns(
     spec: DatasetSpec, source_file: str, ingested_at: datetime, run_id: str, delivered_at: float | None = None
 ) -> Transform:
-    """The metadata columns of one file (see ``with_metadata``), then the partition columns.
-
-    The two lineage timestamps are the text the processed JSON lines hold for them
-    (``json_timestamp``), not timestamps: the same lines, and code Spark generates and
-    compiles once per spec instead of once per file (a timestamp literal is written into
-    the generated code). Without ``partition_by``, ``year`` and ``month`` are those of
-    ``ingested_at`` (UTC), as text too."""
-    delivered = json_timestamp(delivered_datetime(delivered_at))
-    metadata = {
-        "_source_file": F.lit(source_file),
-        "_ingested_at": F.lit(json_timestamp(ingested_at)),
-        "_run_id": F.lit(run_id),
-        "_delivered_at": F.lit(delivered).cast("string"),
-    }
-    if spec.partition_by is None:
-        utc = ingested_at.astimezone(UTC) if ingested_at.tzinfo is not None else ingested_at
-        partition = {"year": F.lit(f"{utc.year:04d}"), "month": F.lit(f"{utc.month:02d}")}
-    else:  # a spec or derived column: independent of the metadata
-        partition = _partition_columns(SpecKey(spec))
+    """The metadata columns of one file (see ``with_metadata``), then the partition columns,
+    in one plan step. The two lineage timestamps are the text the JSON lines hold for them
+    (``metadata_as_text``): Spark then compiles a spec's code once, not once per file.
+    Without ``partition_by``, ``year`` and ``month`` are those of ``ingested_at``."""
+    metadata = metadata_as_text(source_file, ingested_at, run_id, delivered_at)
+    # With partition_by, a spec or derived column: independent of the metadata.
+    partition = partition_of(ingested_at) if spec.partition_by is None else _partition_columns(SpecKey(spec))
     return lambda df: df.withColumns({**metadata, **partition})
 
 

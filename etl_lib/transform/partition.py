@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from etl_lib.spec.model import DatasetSpec
+from etl_lib.transform.metadata import as_utc
 
 PARTITION_COLUMNS = ("year", "month")
 
@@ -27,6 +29,13 @@ def partition_columns(spec: DatasetSpec) -> dict[str, Column]:
     """The columns ``with_partition_columns`` adds, by name, in order."""
     source = spec.partition_by or "_ingested_at"
     return {"year": F.date_format(F.col(source), "yyyy"), "month": F.date_format(F.col(source), "MM")}
+
+
+def partition_of(at: datetime) -> dict[str, Column]:
+    """The partition columns of rows without ``partition_by``, ingested at ``at``: what
+    ``partition_columns`` gives from ``_ingested_at``, as text literals."""
+    utc = as_utc(at)
+    return {"year": F.lit(f"{utc.year:04d}"), "month": F.lit(f"{utc.month:02d}")}
 
 
 def partition_path(year: str, month: str) -> str:
