@@ -16,7 +16,9 @@ does not grow with ``--rows``.
   currency or type outside ``allowed``, IBAN with spaces (``pattern``), one field too
   many (unquoted comma) or too few.
 - ``dups``: exactly ``round(rows * dup_share)`` rows that repeat, byte for byte, a valid
-  row of an earlier file (same transaction_id); with ``--files 1``, of earlier in the file.
+  row of an earlier file (same transaction_id), sampled uniformly from all earlier files,
+  or with ``--resend-window N`` from the last N files only (overlapping daily extracts);
+  with ``--files 1``, of earlier in the file.
 - harmless dirt on about 3% of the valid rows (spaces around values, lower/mixed case
   codes, thousands separators, lower-case IBANs, the second timestamp format
   ``dd/MM/yyyy HH:mm:ss``), quoted fields with commas and doubled quotes, and about one
@@ -36,6 +38,7 @@ import os
 import random
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -227,16 +230,21 @@ def generate(
     out: str | Path,
     seed: int = 42,
     newline_share: float | None = None,
+    resend_window: int = 0,
 ) -> dict[str, Any]:
     """Write the files; return {rows, bad, dups, files, bytes, seconds, out, paths}.
 
     ``newline_share``: share of valid rows with a line break inside the quoted description
-    (default ``NEWLINE_SHARE``; 0 for data a split read can take)."""
+    (default ``NEWLINE_SHARE``; 0 for data a split read can take). ``resend_window``: when
+    above 0, a file re-sends rows of the last ``resend_window`` files only (overlapping
+    daily extracts); 0 (default): rows of any earlier file, sampled uniformly."""
     newline = NEWLINE_SHARE if newline_share is None else newline_share
     if rows < 1 or files < 1 or files > rows:
         raise ValueError("need rows >= files >= 1")
     if not (0 <= bad_share < 1 and 0 <= dup_share < 1 and bad_share + dup_share < 1):
         raise ValueError("bad-share and dup-share must be in [0, 1) and add up to less than 1")
+    if resend_window < 0:
+        raise ValueError("resend-window must be 0 or more")
     started = time.perf_counter()
     rng = random.Random(seed)
     maker = _Maker(rng)
@@ -253,6 +261,7 @@ def generate(
     dup_region_left = rows - dup_region_start
 
     reservoir: list[list[str]] = []
+    recent: deque[list[list[str]]] = deque(maxlen=max(1, resend_window))  # the last files' samples
     seen_valid = 0
     next_id = 1
     n_bad = n_dup = 0
@@ -262,7 +271,12 @@ def generate(
     make = maker.row
     for f, size in enumerate(sizes):
         day_lo, day_hi = DAYS * f // files, max(DAYS * (f + 1) // files, DAYS * f // files + 1)
-        sources = list(reservoir) if files > 1 else reservoir  # earlier files only
+        if resend_window and files > 1:
+            sources = [row for sample in recent for row in sample]
+            reservoir, seen_valid = [], 0  # this file's own sample, for the files after it
+        else:
+            sources = list(reservoir) if files > 1 else reservoir  # earlier files only
+        keep = RESERVOIR // resend_window if resend_window and files > 1 else RESERVOIR
         path = target / f"transactions_{f + 1:04d}.csv"
         with open(path, "w", newline="", encoding="utf-8", buffering=1 << 20) as handle:
             writer = csv.writer(handle, lineterminator="\n")
@@ -292,15 +306,17 @@ def generate(
                         elif roll < HARMLESS_SHARE + newline:
                             row[6] = 'Card payment\nref. "gift", wrapped'
                         seen_valid += 1
-                        if seen_valid <= RESERVOIR:
+                        if seen_valid <= keep:
                             reservoir.append(row)
                         else:
                             slot = int(random_() * seen_valid)
-                            if slot < RESERVOIR:
+                            if slot < keep:
                                 reservoir[slot] = row
                     chunk.append(row)
                     index += 1
                 writer.writerows(chunk)
+        if resend_window and files > 1:
+            recent.append(reservoir)
         paths.append(str(path))
     size_bytes = sum(os.path.getsize(p) for p in paths)
     return {
@@ -328,10 +344,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--files", type=int, default=1, help="number of CSV files (default 1)")
     parser.add_argument("--out", required=True, help="lake root: files go to OUT/raw/transactions/")
+    parser.add_argument(
+        "--resend-window",
+        type=int,
+        default=0,
+        help="re-send rows of the last N files only (default 0: of any earlier file)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     args = parser.parse_args(argv)
     try:
-        stats = generate(args.rows, args.bad_share, args.dup_share, args.files, args.out, args.seed)
+        stats = generate(
+            args.rows, args.bad_share, args.dup_share, args.files, args.out, args.seed, resend_window=args.resend_window
+        )
     except ValueError as exc:
         print(f"generate.py: {exc}", file=sys.stderr)
         return 2

@@ -41,8 +41,11 @@ def default_ledger_uri(storage: Storage) -> str:
     return "sqlite:///" + os.path.join(storage.root, "_meta", "ledger.sqlite")
 
 
-def open_ledger(uri: str | None, storage: Storage, customer: str | None = None) -> Ledger:
-    """A ledger from a URI: ``dynamodb://TABLE``, ``sqlite:///path`` or a plain path."""
+def open_ledger(uri: str | None, storage: Storage, customer: str | None = None, create: bool = True) -> Ledger:
+    """A ledger from a URI: ``dynamodb://TABLE``, ``sqlite:///path`` or a plain path.
+
+    ``create=False`` (read-only commands): a SQLite ledger that does not exist yet is not
+    created; an empty one in memory stands in (every file is new to it)."""
     uri = uri or default_ledger_uri(storage)
     if uri.startswith("dynamodb://"):
         from etl_lib.ledger.dynamodb import DynamoLedger
@@ -60,7 +63,7 @@ def open_ledger(uri: str | None, storage: Storage, customer: str | None = None) 
         path = os.path.abspath(uri)
     from etl_lib.ledger.sqlite import SqliteLedger
 
-    return SqliteLedger(path)
+    return SqliteLedger(path if create or os.path.exists(path) else ":memory:")
 
 
 def open_notifier(

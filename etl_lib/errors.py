@@ -69,6 +69,10 @@ class ClaimConflict(LedgerError):
     """Another live run holds the claim on this file."""
 
 
+class MarkRefused(LedgerError):
+    """An operator's mark of a file cannot be applied (nothing to undo, a live run holds it, no reason given)."""
+
+
 class LeaseHeld(LedgerError, TransientError):
     """Another live run holds a dataset's lease (it is rewriting analytics-ready): try again later."""
 

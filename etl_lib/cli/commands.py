@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 from typing import Any
 
-from etl_lib.cli.output import compact_table, file_table, table
+from etl_lib.cli.output import compact_table, file_table, files_table, history_table, table
 from etl_lib.config import open_ledger, open_storage
 from etl_lib.errors import ConfigError
 from etl_lib.spec.load import load_spec
@@ -43,6 +45,72 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{run.rows_valid} valid, {run.rows_rejected} rejected, {run.rows_analytics} analytics-ready"
         )
     return summary.exit_code
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``etl-lib plan``: what ``run`` would do, from read-only state (no Spark, nothing written)."""
+    from etl_lib.runner.context import DEFAULT_STALE_CLAIM_S
+    from etl_lib.runner.plan import plan_run
+    from etl_lib.spec.fingerprint import spec_fingerprint
+
+    spec = load_spec(args.spec)
+    storage = _existing_lake(args.lake)
+    ledger = open_ledger(args.ledger, storage, args.customer, create=False)
+    plan = plan_run(
+        storage, ledger, spec.dataset, spec_fingerprint(spec), args.source, DEFAULT_STALE_CLAIM_S, args.stage
+    )
+    print(json.dumps(plan.as_json()) if args.json else plan.describe())
+    return EXIT_OK
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    """``etl-lib files``: list a dataset's files, mark one, or show one's history."""
+    spec = load_spec(args.spec)
+    storage = _existing_lake(args.lake)
+    if args.action == "list":
+        if args.key:
+            raise ConfigError(f"files list takes no file ({args.key!r}); use: files history KEY")
+        ledger = open_ledger(args.ledger, storage, args.customer, create=False)
+        records = ledger.files(dataset=spec.dataset, status=args.status)
+        if args.json:
+            print(json.dumps([_record_json(r) for r in records]))
+        else:
+            print(files_table(records))
+        return EXIT_OK
+    if not args.key:
+        raise ConfigError(f"files {args.action}: name the file (its key, a path under the lake, or its name)")
+    from etl_lib.runner.plan import source_key
+
+    key = source_key(args.key, storage, spec.dataset)
+    if args.action == "history":
+        ledger = open_ledger(args.ledger, storage, args.customer, create=False)
+        states = ledger.file_history(spec.dataset, key)
+        if not states:
+            raise ConfigError(f"{key}: not in the ledger of {spec.dataset}")
+        print(json.dumps([_record_json(r) for r in states]) if args.json else history_table(states))
+        return EXIT_OK
+    if not args.why:
+        raise ConfigError(f"files {args.action} {key}: say why (--why TEXT); it is kept in the file's history")
+    ledger = open_ledger(args.ledger, storage, args.customer)
+    if ledger.get_file(spec.dataset, key) is None and not storage.exists(key):
+        raise ConfigError(f"{key}: no such file in the lake nor in the ledger of {spec.dataset}; nothing to mark")
+    mark = {"skip": "skip", "force": "force", "unskip": None}[args.action]
+    who = args.who or os.environ.get("ETL_LIB_USER") or getpass.getuser()
+    record = ledger.mark_file(spec.dataset, key, mark, who, args.why)  # type: ignore[arg-type]
+    if args.json:
+        print(json.dumps(_record_json(record)))
+    else:
+        done = {"skip": "skipped: runs leave it alone", "force": "forced: the next run redoes it"}
+        print(f"{key}: {done.get(args.action, 'mark removed')} ({who}: {args.why})")
+    return EXIT_OK
+
+
+def _existing_lake(lake: str) -> Any:
+    """The lake's storage; a local lake that does not exist is an error (nothing is created)."""
+    storage = open_storage(lake)
+    if "://" not in storage.root and not os.path.isdir(storage.root):
+        raise ConfigError(f"--lake {lake}: no such folder")
+    return storage
 
 
 def cmd_compact(args: argparse.Namespace) -> int:

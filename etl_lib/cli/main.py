@@ -1,4 +1,4 @@
-"""``etl-lib``: run, compact, demo, query, ddl, validate-spec, runs.
+"""``etl-lib``: run, plan, files, compact, demo, query, ddl, validate-spec, runs.
 
 Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
 stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
@@ -46,6 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="take over another run's claim (and lease) after this long, when that run cannot be seen to have "
         "ended; as the Glue job's timeout (default 120)",
     )
+
+    plan = sub.add_parser("plan", help="say what run would do, and do nothing (no Spark needed)")
+    plan.add_argument("--spec", required=True, help="dataset spec (YAML)")
+    plan.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    plan.add_argument("--stage", default="all", choices=["raw-to-processed", "processed-to-analytics", "all"])
+    plan.add_argument("--source", nargs="+", metavar="FILE", help="only these raw files (key or path)")
+    plan.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    plan.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
+    plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+
+    files = sub.add_parser(
+        "files",
+        help="list a dataset's files, mark one skip|unskip|force, or show its history",
+        description="etl-lib files [list] | skip KEY --why TEXT | unskip KEY --why TEXT | force KEY --why TEXT | "
+        "history KEY",
+    )
+    files.add_argument("action", nargs="?", default="list", choices=["list", "skip", "unskip", "force", "history"])
+    files.add_argument("key", nargs="?", help="the raw file: its key, a path under the lake, or its name")
+    files.add_argument("--spec", required=True, help="dataset spec (YAML)")
+    files.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    files.add_argument("--status", choices=["new", "claimed", "processed", "published", "failed"])
+    files.add_argument("--why", help="why the file is marked (kept in its history); required to mark")
+    files.add_argument("--who", help="who marks it (default: $ETL_LIB_USER, else the login name)")
+    files.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    files.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
+    files.add_argument("--json", action="store_true", help="print JSON")
 
     compact = sub.add_parser("compact", help="rewrite analytics-ready partitions into files near a target size")
     compact.add_argument("--spec", required=True, help="dataset spec (YAML)")
@@ -106,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler = {
         "run": commands.cmd_run,
+        "plan": commands.cmd_plan,
+        "files": commands.cmd_files,
         "compact": commands.cmd_compact,
         "demo": commands.cmd_demo,
         "query": commands.cmd_query,

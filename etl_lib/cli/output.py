@@ -46,3 +46,45 @@ def compact_table(result: Any) -> str:
         for p in result.partitions
     ]
     return table(["partition", "files", "MB", "action"], rows)
+
+
+def _when(record: Any) -> str:
+    return str(record.updated_at.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def files_table(records: Sequence[Any]) -> str:
+    """A dataset's files as the ledger knows them: status, mark, counts, spec, last change."""
+    rows = [
+        [
+            r.source_key,
+            r.status,
+            r.mark or "",
+            r.rows_in,
+            r.rows_valid,
+            r.rows_rejected,
+            r.spec_fingerprint or "",
+            _when(r),
+            r.error or (f"{r.changed_by}: {r.why}" if r.why else ""),
+        ]
+        for r in records
+    ]
+    headers = ["file", "status", "mark", "rows_in", "valid", "rejected", "spec", "changed (UTC)", "note"]
+    return table(headers, rows)
+
+
+def history_table(states: Sequence[Any]) -> str:
+    """Every state of one file: when, by which run or whom, and why."""
+    rows = [
+        [
+            _when(r),
+            r.status,
+            r.mark or "",
+            r.changed_by or r.run_id,
+            r.rows_in,
+            r.rows_rejected,
+            r.spec_fingerprint or "",
+            r.why or r.error or "",
+        ]
+        for r in states
+    ]
+    return table(["when (UTC)", "status", "mark", "by", "rows_in", "rejected", "spec", "why"], rows)

@@ -9,6 +9,11 @@ A file goes through these states::
     (new) --claim--> claimed --processed--> processed --analytics--> published
                         \\--error--> failed
 
+An operator can mark a file (``etl-lib files skip|unskip|force``): ``skip`` keeps it from
+ever being processed, ``force`` has the next run redo it. A mark of a file the ledger has
+never seen creates its record with status ``new``. Every mark is a state of the file's
+history, with who made it and why.
+
 A file is picked up again when its content (checksum) changes, when its claim
 is stale (the run holding it died), or when it is named explicitly.
 
@@ -31,9 +36,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from etl_lib.errors import ClaimConflict, LeaseHeld
+from etl_lib.errors import ClaimConflict, LeaseHeld, MarkRefused
 
-FileStatus = Literal["claimed", "processed", "published", "failed"]
+FileStatus = Literal["new", "claimed", "processed", "published", "failed"]
+FileMark = Literal["skip", "force"]
+MANUAL_RUN = "manual-"
+"""Run ids of operators' changes start with this; such a "run" is never live."""
 RunStatus = Literal["running", "succeeded", "partial", "failed"]
 
 
@@ -69,6 +77,13 @@ class FileRecord:
     delivered_at: float | None = None
     """The raw object's last-modified time (epoch seconds) when this content was first seen:
     the delivery order that decides winners, never the time a run processed the file."""
+    spec_fingerprint: str | None = None
+    """The fingerprint of the spec the file was last processed with (``spec.fingerprint``)."""
+    mark: FileMark | None = None
+    """An operator's instruction: ``skip`` (never process) or ``force`` (redo on the next run)."""
+    changed_by: str | None = None
+    why: str | None = None
+    """Who made this state by hand (a mark), and why; None for a run's own states."""
 
     def evolve(self, **changes: object) -> FileRecord:
         """A copy with ``changes`` applied and ``updated_at`` refreshed (unless given)."""
@@ -105,6 +120,30 @@ class _Unchecked:
 
 
 UNCHECKED: Any = _Unchecked()
+
+
+def manual_run_id() -> str:
+    """A run id for an operator's change (``MANUAL_RUN`` + time + random)."""
+    import uuid
+
+    return f"{MANUAL_RUN}{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def marked(
+    current: FileRecord | None, dataset: str, source_key: str, mark: FileMark | None, who: str, why: str
+) -> FileRecord:
+    """The record an operator's mark stores over ``current``; the rule every ledger applies.
+
+    Raises ``MarkRefused`` when there is nothing to unmark. A file the ledger has never seen
+    gets a record with status ``new`` (its checksum is learnt when a run takes it)."""
+    if not why.strip():
+        raise MarkRefused(f"{source_key}: say why (--why TEXT): it is kept in the file's history")
+    if mark is None and (current is None or current.mark is None):
+        raise MarkRefused(f"{source_key}: not marked; nothing to undo")
+    run_id = manual_run_id()
+    if current is None:
+        return FileRecord(dataset, source_key, "", 0, "new", run_id, mark=mark, changed_by=who, why=why.strip())
+    return current.evolve(mark=mark, run_id=run_id, changed_by=who, why=why.strip())
 
 
 def same_version(current: FileRecord | None, seen: FileRecord | None) -> bool:
@@ -202,6 +241,31 @@ class Ledger(abc.ABC):
         run_id: str | None = None,
     ) -> list[FileRecord]:
         """Current file records, filtered."""
+
+    @abc.abstractmethod
+    def save_new_file(self, record: FileRecord) -> None:
+        """Store the first record of a file (and append it to its history); ``ClaimConflict``
+        when the file has a record already."""
+
+    def mark_file(self, dataset: str, source_key: str, mark: FileMark | None, who: str, why: str) -> FileRecord:
+        """Mark a file ``skip`` or ``force`` (None: remove the mark) for ``why``; return the new record.
+
+        Conditional on the record as read, like every write after a claim: a run that takes
+        the file meanwhile wins, and the mark is refused (``ClaimConflict``: mark it again).
+        A file claimed by a live run is refused (``MarkRefused``): mark it once that run ends."""
+        current = self.get_file(dataset, source_key)
+        if current is not None and current.status == "claimed" and self.run_is_live(current.run_id):
+            raise MarkRefused(f"{source_key}: run {current.run_id} is processing it; mark it once that run ends")
+        record = marked(current, dataset, source_key, mark, who, why)
+        if current is None:
+            self.save_new_file(record)
+        else:
+            self.save_file(record, expected=current)
+        return record
+
+    @abc.abstractmethod
+    def file_history(self, dataset: str, source_key: str) -> list[FileRecord]:
+        """Every state of one file, oldest first: runs' and operators' (the file's audit trail)."""
 
     @abc.abstractmethod
     def run_is_live(self, run_id: str) -> bool:

@@ -5,7 +5,8 @@ own customer's items (``dynamodb:LeadingKeys`` = ``{customer}#*``):
 
 - file:    ``{customer}#{dataset}``      / ``file#{source_key}``
 - run:     ``{customer}#runs``           / ``{started_at}#{run_id}#{dataset}#{stage}``
-- history: ``{customer}#run#{run_id}``   / ``{updated_at}#{source_key}``
+- history: ``{customer}#run#{run_id}``   / ``{updated_at}#{source_key}`` (a run's files)
+- file history: ``{customer}#{dataset}`` / ``history#{source_key}#{updated_at}`` (a file's states)
 - run end: ``{customer}#run#{run_id}``   / ``#run`` (its status, for claim takeover)
 - lease:   ``{customer}#{dataset}``      / ``lease#{name}`` (holder, expires_at)
 
@@ -32,6 +33,7 @@ from etl_lib.aws.clients import resource
 from etl_lib.aws.errors import error_code, translate
 from etl_lib.errors import ClaimConflict, LeaseHeld, LedgerError, LedgerUnavailable
 from etl_lib.ledger.base import (
+    MANUAL_RUN,
     UNCHECKED,
     FileRecord,
     FileStatus,
@@ -152,20 +154,38 @@ class DynamoLedger(Ledger):
 
     def run_is_live(self, run_id: str) -> bool:
         """False once the claiming run recorded its end (a failed run frees its claims at once)."""
+        if run_id.startswith(MANUAL_RUN):
+            return False  # an operator's change
         response = self._call(
             "get_item", self.table.get_item, Key={"pk": f"{self.customer}#run#{run_id}", "sk": _RUN_MARK}
         )
         item = response.get("Item")
         return item is None or item.get("status") == "running"
 
-    def save_file(self, record: FileRecord, expected: FileRecord | None = None) -> None:
-        """Store the file's new state (if still ``expected``), then its history item (audit only; second)."""
+    def save_new_file(self, record: FileRecord) -> None:
+        """Store a file's first record (``ClaimConflict`` when it has one), then its history items."""
+        self._put_if_unchanged("save_file", record, None, "recorded meanwhile by a run; try again")
+        self._save_history(record)
+
+    def _save_history(self, record: FileRecord) -> None:
+        """The state in the run's history and in the file's (audit only; after the state itself)."""
         item = _item(record)
-        history = {
+        by_run = {
             "pk": f"{self.customer}#run#{record.run_id}",
             "sk": f"{record.updated_at.isoformat()}#{record.source_key}",
-            **item,
         }
+        by_file = {"pk": self._pk(record.dataset), "sk": f"history#{record.source_key}#{record.updated_at.isoformat()}"}
+        for key in (by_run, by_file):
+            self._call("save_file", self.table.put_item, Item={**key, **item})
+
+    def file_history(self, dataset: str, source_key: str) -> list[FileRecord]:
+        """Every state of one file, oldest first."""
+        items = self._query(self._pk(dataset), begins_with=f"history#{source_key}#")
+        return [r for r in (_record(i, FileRecord) for i in items) if r.source_key == source_key]
+
+    def save_file(self, record: FileRecord, expected: FileRecord | None = None) -> None:
+        """Store the file's new state (if still ``expected``), then its history items (audit only; second)."""
+        item = _item(record)
         if expected is None:
             current = {"pk": self._pk(record.dataset), "sk": f"file#{record.source_key}", **item}
             self._call("save_file", self.table.put_item, Item=current)
@@ -175,7 +195,7 @@ class DynamoLedger(Ledger):
             except ClaimConflict:
                 check_expected(self.get_file(record.dataset, record.source_key), expected, record.source_key)
                 raise
-        self._call("save_file", self.table.put_item, Item=history)
+        self._save_history(record)
 
     def acquire_lease(self, dataset: str, name: str, holder: str, ttl_s: float) -> None:
         """Conditional write over the lease item as read (see ``Ledger.acquire_lease``)."""

@@ -27,9 +27,10 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from etl_lib.errors import LedgerError, LedgerUnavailable
+from etl_lib.errors import ClaimConflict, LedgerError, LedgerUnavailable
 from etl_lib.faults import Fault, Faults
 from etl_lib.ledger.base import (
+    MANUAL_RUN,
     UNCHECKED,
     FileRecord,
     FileStatus,
@@ -49,6 +50,7 @@ _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS files ({", ".join(_FILE_COLUMNS)}, PRIMARY KEY (dataset, source_key));
 CREATE TABLE IF NOT EXISTS file_history ({", ".join(_FILE_COLUMNS)});
 CREATE INDEX IF NOT EXISTS file_history_run ON file_history (run_id);
+CREATE INDEX IF NOT EXISTS file_history_file ON file_history (dataset, source_key);
 CREATE TABLE IF NOT EXISTS runs ({", ".join(_RUN_COLUMNS)}, PRIMARY KEY (run_id, dataset, stage));
 CREATE TABLE IF NOT EXISTS leases (dataset, name, holder, expires_at, PRIMARY KEY (dataset, name));
 """
@@ -110,7 +112,8 @@ class SqliteLedger(Ledger):
         for operation in fail_on:
             self.faults.add(Fault(f"ledger.{operation}"))
         self._lock = threading.RLock()
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         try:
             self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             self._conn.row_factory = sqlite3.Row
@@ -172,7 +175,10 @@ class SqliteLedger(Ledger):
         return current
 
     def run_is_live(self, run_id: str) -> bool:
-        """False when the claiming run has ended, or was a process on this host that is gone."""
+        """False when the claiming run has ended, or was a process on this host that is gone
+        (an operator's change is never live)."""
+        if run_id.startswith(MANUAL_RUN):
+            return False
         row = self._conn.execute("SELECT status, owner FROM runs WHERE run_id = ? LIMIT 1", (run_id,)).fetchone()
         if row is None:
             return True
@@ -197,10 +203,35 @@ class SqliteLedger(Ledger):
         with self._immediate(f"cannot save {record.source_key}"):
             if expected is not None:
                 check_expected(self.get_file(record.dataset, record.source_key), expected, record.source_key)
-            self._upsert("files", row)
-            self._conn.execute(
-                f"INSERT INTO file_history ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
-            )
+            self._append(row)
+
+    @_locked
+    def save_new_file(self, record: FileRecord) -> None:
+        """Store a file's first record (``ClaimConflict`` when it has one) and append it to the history."""
+        self._check("save_file", f"{record.status} {record.source_key}")
+        row = _to_row(record)
+        with self._immediate(f"cannot save {record.source_key}"):
+            current = self.get_file(record.dataset, record.source_key)
+            if current is not None:
+                raise ClaimConflict(f"{record.source_key}: recorded meanwhile by run {current.run_id}; try again")
+            self._append(row)
+
+    def _append(self, row: dict[str, Any]) -> None:
+        """The file's current record and its history entry (inside the caller's transaction)."""
+        self._upsert("files", row)
+        self._conn.execute(
+            f"INSERT INTO file_history ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row
+        )
+
+    @_locked
+    def file_history(self, dataset: str, source_key: str) -> list[FileRecord]:
+        """Every state of one file, oldest first."""
+        self._check("file_history", source_key)
+        rows = self._conn.execute(
+            "SELECT * FROM file_history WHERE dataset = ? AND source_key = ? ORDER BY updated_at",
+            (dataset, source_key),
+        )
+        return [_from_row(r, FileRecord) for r in rows]
 
     @_locked
     def files(

@@ -40,6 +40,8 @@ from pyspark.sql import functions as F
 from etl_lib.errors import EtlError
 from etl_lib.ledger.base import FileRecord
 from etl_lib.runner.context import RunContext
+from etl_lib.runner.plan import analytics_intent
+from etl_lib.runner.plan import intent_key as dataset_intent_key
 from etl_lib.spark import observed
 from etl_lib.spec.schema import analytics_schema, processed_schema
 from etl_lib.transform.dedup import keep_latest_per_key
@@ -249,15 +251,12 @@ def _count_staged(ctx: RunContext, stage: str) -> int:
 
 def intent_key(ctx: RunContext) -> str:
     """Where a run records the partitions it is about to rewrite."""
-    return f"_meta/analytics/{ctx.dataset}/pending.json"
+    return dataset_intent_key(ctx.dataset)
 
 
 def earlier_intent(ctx: RunContext) -> set[str]:
     """Partitions an earlier run set out to rewrite and may not have finished."""
-    if not ctx.storage.exists(intent_key(ctx)):
-        return set()
-    with ctx.storage.open(intent_key(ctx)) as handle:
-        return set(json.loads(handle.read().decode("utf-8")))
+    return analytics_intent(ctx.storage, ctx.dataset)
 
 
 def publish_analytics(ctx: RunContext, pending: list[FileRecord], unfinished: set[str]) -> int:

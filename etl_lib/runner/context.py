@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from etl_lib.catalog.base import Catalog
 from etl_lib.ledger.base import Ledger
 from etl_lib.notify.base import Notifier
+from etl_lib.spec.fingerprint import spec_fingerprint
 from etl_lib.spec.model import DatasetSpec
 from etl_lib.storage.base import Storage
 
@@ -51,6 +52,11 @@ class RunContext:
     def dataset(self) -> str:
         """The dataset's name."""
         return self.spec.dataset
+
+    @property
+    def spec_fingerprint(self) -> str:
+        """The fingerprint of the spec this run applies (recorded with every file)."""
+        return spec_fingerprint(self.spec)
 
     def raw_prefix(self) -> str:
         """Where the dataset's files are delivered."""

@@ -101,6 +101,7 @@ def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
         status="claimed",
         run_id=ctx.run_id,
         delivered_at=task.source.modified,
+        spec_fingerprint=ctx.spec_fingerprint,
     )
     previous = ctx.ledger.claim_file(claim, ctx.stale_claim_after_s, planned=task.planned)
     claimed = ctx.ledger.get_file(ctx.dataset, key) or claim

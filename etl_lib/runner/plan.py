@@ -1,40 +1,183 @@
-"""Plan a raw -> processed run: which delivered files to process, and why.
+"""Plan a run: which delivered files to process and why, decided before anything is done.
 
-Pure decisions over one listing and one ledger query; no data is read, and no
-request is made per file the lake already holds. A file is
-planned when it is new, its content changed (re-delivery), its claim is stale,
-or it is named with ``--source``. Failed files are retried only when their
-content changes or when named.
+``plan_run`` builds one ``RunPlan`` from read-only state: one listing of ``raw/{dataset}/``,
+one ledger query, the analytics intent. No data is read, no JVM is needed, and no request
+is made per file the lake already holds. ``etl-lib plan`` prints it; ``run`` logs it and
+processes exactly its ``tasks``.
 
-Every delivered ``.csv``/``.csv.gz`` object is planned, hidden names (``_x``,
-``.x``) included. An object whose key cannot be used (a ``..`` segment, say) or
-whose checksum is refused is planned with a ``problem``: that file alone is
-recorded as failed, with the reason.
+Every delivered ``.csv``/``.csv.gz`` object gets a reason when there is something to say:
+
+- ``new``: never seen; ``changed``: its content changed (a re-delivery);
+- ``retry``: a run that ended (failed, or died) left it claimed;
+- ``requested``: a failed file named with ``--source``; ``forced``: marked ``force``;
+- ``skipped``: marked ``skip``; never processed, even when named;
+- ``claimed``: another live run is processing it; left to that run;
+- ``spec changed``: processed with another version of the spec; ``run`` leaves it,
+  ``etl-lib reprocess --changed-spec`` redoes it.
+
+Failed files are retried only when their content changes, or when named or forced. An
+object whose key cannot be used (a ``..`` segment, say) or whose checksum is refused is
+planned with a ``problem``: that file alone is recorded as failed, with the reason.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from etl_lib.errors import SourceFileError, StorageError, TransientError
-from etl_lib.ledger.base import FileRecord, Ledger
+from etl_lib.ledger.base import FileRecord, Ledger, utcnow
 from etl_lib.storage.base import ObjectInfo, Storage, unusable_key_reason
 
 RAW_SUFFIXES = (".csv", ".csv.gz")
 
+REASONS = {
+    "new": "never seen",
+    "changed": "content changed since it was processed",
+    "retry": "retry after failure: a run that ended left it claimed",
+    "requested": "named with --source",
+    "forced": "marked force",
+    "skipped": "marked skip: never processed",
+    "claimed": "claimed by another run, which is processing it",
+    "spec changed": "processed with another spec version: etl-lib reprocess --changed-spec redoes it",
+}
+"""What each reason means, as ``etl-lib plan`` says it."""
+LEFT_ALONE = ("skipped", "claimed", "spec changed")
+"""Reasons of files a run lists but does not process."""
+
 
 @dataclass(frozen=True)
 class FileTask:
-    """One source file to process."""
+    """One source file the plan has something to say about."""
 
     source: ObjectInfo
     checksum: str
     reason: str
-    """new | changed | retry | requested"""
+    """A key of ``REASONS``."""
     problem: str | None = None
     """Why the file cannot be processed at all (recorded as its failure), or None."""
     planned: FileRecord | None = None
     """The ledger record the plan saw (None: a new file); the claim holds only if it is unchanged."""
+
+    @property
+    def process(self) -> bool:
+        """True when the run processes the file (else it is listed to say why not)."""
+        return self.reason not in LEFT_ALONE
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run would do, decided from read-only state."""
+
+    dataset: str
+    spec_fingerprint: str
+    files: tuple[FileTask, ...]
+    """Every file with a reason, in delivery order."""
+    pending: tuple[str, ...] = ()
+    """Processed files whose rows analytics-ready has not taken yet."""
+    partitions: tuple[str, ...] = ()
+    """Analytics-ready partitions known now to be rewritten: those of ``pending`` files and of
+    an unfinished earlier run. The rows of the files processed add theirs (and, for a keyed
+    dataset, the partitions holding the current rows of their keys)."""
+    unfinished: tuple[str, ...] = ()
+    """Partitions an earlier analytics run set out to rewrite and may not have finished."""
+
+    @property
+    def tasks(self) -> tuple[FileTask, ...]:
+        """The files the run processes, in order."""
+        return tuple(f for f in self.files if f.process)
+
+    def as_json(self) -> dict[str, Any]:
+        """The plan as ``etl-lib plan --json`` prints it."""
+        return {
+            "dataset": self.dataset,
+            "spec_fingerprint": self.spec_fingerprint,
+            "files": [
+                {
+                    "file": f.source.key,
+                    "size": f.source.size,
+                    "reason": f.reason,
+                    "action": "process" if f.process else "leave",
+                    "problem": f.problem,
+                    "spec_fingerprint": f.planned.spec_fingerprint if f.planned else None,
+                }
+                for f in self.files
+            ],
+            "analytics": {
+                "pending_files": list(self.pending),
+                "partitions": list(self.partitions),
+                "unfinished_partitions": list(self.unfinished),
+            },
+        }
+
+    def describe(self) -> str:
+        """A few lines for people and logs."""
+        todo = self.tasks
+        lines = [f"plan for {self.dataset} (spec {self.spec_fingerprint}): {len(todo)} file(s) to process"]
+        for f in self.files:
+            action = "process" if f.process else "leave"
+            problem = f" — {f.problem}" if f.problem else ""
+            lines.append(f"  {action:7s} {f.source.key} ({f.reason}: {REASONS[f.reason]}){problem}")
+        if self.pending or self.partitions or todo:
+            parts = ", ".join(self.partitions) or "none yet"
+            more = "; plus the partitions of the files processed" if todo else ""
+            lines.append(
+                f"  analytics-ready: {len(self.pending)} file(s) pending; partitions to rewrite: {parts}{more}"
+            )
+        if self.unfinished:
+            lines.append(f"  analytics-ready: finishing an earlier run's rewrite of {', '.join(self.unfinished)}")
+        return "\n".join(lines)
+
+
+def intent_key(dataset: str) -> str:
+    """Where an analytics run records the partitions it is about to rewrite."""
+    return f"_meta/analytics/{dataset}/pending.json"
+
+
+def analytics_intent(storage: Storage, dataset: str) -> set[str]:
+    """Partitions an earlier analytics run set out to rewrite and may not have finished."""
+    key = intent_key(dataset)
+    if not storage.exists(key):
+        return set()
+    with storage.open(key) as handle:
+        return set(json.loads(handle.read().decode("utf-8")))
+
+
+def pending_records(ledger: Ledger, dataset: str) -> list[FileRecord]:
+    """Files whose rows analytics-ready has not taken yet: ``processed`` ones, and the earlier
+    version kept by a re-delivery that failed (a ``failed`` record that still has dirty partitions)."""
+    failed = [f for f in ledger.files(dataset=dataset, status="failed") if f.dirty_partitions]
+    return ledger.files(dataset=dataset, status="processed") + failed
+
+
+def plan_run(
+    storage: Storage,
+    ledger: Ledger,
+    dataset: str,
+    spec_fingerprint: str,
+    sources: list[str] | None = None,
+    stale_after_s: float = float("inf"),
+    stage: str = "all",
+) -> RunPlan:
+    """The plan of a run of ``stage`` (see the module's docstring)."""
+    files: list[FileTask] = []
+    if stage in ("raw-to-processed", "all"):
+        files = plan_files(storage, ledger, dataset, sources, spec_fingerprint, stale_after_s)
+    pending: list[FileRecord] = []
+    unfinished: set[str] = set()
+    if stage in ("processed-to-analytics", "all"):
+        pending = pending_records(ledger, dataset)
+        unfinished = analytics_intent(storage, dataset)
+    partitions = {p for f in pending for p in f.dirty_partitions} | unfinished
+    return RunPlan(
+        dataset,
+        spec_fingerprint,
+        tuple(files),
+        tuple(f.source_key for f in pending),
+        tuple(sorted(partitions)),
+        tuple(sorted(unfinished)),
+    )
 
 
 def is_raw_file(key: str) -> bool:
@@ -47,8 +190,10 @@ def plan_files(
     ledger: Ledger,
     dataset: str,
     sources: list[str] | None = None,
+    spec_fingerprint: str | None = None,
+    stale_after_s: float = float("inf"),
 ) -> list[FileTask]:
-    """The files to process, in delivery order (modified time, then key).
+    """The files with a reason, in delivery order (modified time, then key).
 
     Raises ``SourceFileError`` when a requested source is missing or lies
     outside ``raw/{dataset}/`` (a job never reads another dataset's files)."""
@@ -73,7 +218,9 @@ def plan_files(
             raise SourceFileError(obj.key, f"not a CSV file: expected one of {', '.join(RAW_SUFFIXES)}")
         record = known.get(obj.key)
         checksum, problem = _checksum(storage, obj, record)
-        reason = _reason(record, checksum, requested=bool(sources))
+        reason = _reason(record, checksum, bool(sources), spec_fingerprint)
+        if reason == "retry" and record is not None and _held_by_live_run(ledger, record, stale_after_s):
+            reason = "claimed"
         if reason:
             tasks.append(FileTask(obj, checksum, reason, problem, record))
     return tasks
@@ -102,8 +249,14 @@ def _checksum(storage: Storage, obj: ObjectInfo, record: FileRecord | None) -> t
     return f"unusable:{obj.size}:{obj.modified:.0f}", problem
 
 
-def _reason(record: FileRecord | None, checksum: str, requested: bool) -> str | None:
+def _reason(record: FileRecord | None, checksum: str, requested: bool, fingerprint: str | None) -> str | None:
     if record is None:
+        return "new"
+    if record.mark == "skip":
+        return "skipped"
+    if record.mark == "force":
+        return "forced"
+    if record.status == "new":
         return "new"
     if record.checksum != checksum:
         return "changed"
@@ -111,7 +264,25 @@ def _reason(record: FileRecord | None, checksum: str, requested: bool) -> str | 
         return "retry"
     if requested and record.status == "failed":
         return "requested"
+    if fingerprint and record.spec_fingerprint and record.spec_fingerprint != fingerprint:
+        return "spec changed"
     return None
+
+
+def _held_by_live_run(ledger: Ledger, record: FileRecord, stale_after_s: float) -> bool:
+    """True while another run holds a fresh claim on the file and has not ended."""
+    age = (utcnow() - record.updated_at).total_seconds()
+    return age < stale_after_s and ledger.run_is_live(record.run_id)
+
+
+def source_key(source: str, storage: Storage, dataset: str) -> str:
+    """The lake key of a raw file of ``dataset`` named as ``--source`` takes it (a key, a path
+    or URI under the lake, or a bare name); ``SourceFileError`` outside ``raw/{dataset}/``."""
+    prefix = f"raw/{dataset}/"
+    key = _as_key(source, storage, prefix)
+    if not key.startswith(prefix) or unusable_key_reason(key):
+        raise SourceFileError(key, f"not a file of this dataset: files must lie under {prefix}")
+    return key
 
 
 def _as_key(source: str, storage: Storage, prefix: str) -> str:

@@ -21,7 +21,7 @@ from etl_lib.runner.analytics import earlier_intent, intent_key, publish_analyti
 from etl_lib.runner.context import RunContext, process_owner
 from etl_lib.runner.errors import one_line, short_reason
 from etl_lib.runner.ingest import FileDeferred, process_file
-from etl_lib.runner.plan import FileTask, plan_files
+from etl_lib.runner.plan import FileTask, pending_records, plan_run
 from etl_lib.spark_errors import spark_errors
 from etl_lib.spec.schema import check_spec
 
@@ -171,7 +171,14 @@ def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> tuple[list[
     every core busy; each file still has its own outcome. Returns the recorded
     outcomes and the files left claimable for the next run.
     """
-    tasks = plan_files(ctx.storage, ctx.ledger, ctx.dataset, sources)
+    plan = plan_run(
+        ctx.storage, ctx.ledger, ctx.dataset, ctx.spec_fingerprint, sources, ctx.stale_claim_after_s, "raw-to-processed"
+    )
+    log.info("%s", plan.describe())
+    for left in plan.files:
+        if not left.process:
+            log.warning("left alone: %s (%s)", left.source.key, left.reason)
+    tasks = plan.tasks
     total = len(tasks)
 
     def one(numbered: tuple[int, FileTask]) -> FileRecord | FileDeferred | None:
@@ -241,10 +248,8 @@ def _processed_to_analytics(ctx: RunContext) -> int:
 
 
 def pending_files(ctx: RunContext) -> list[FileRecord]:
-    """Files whose rows analytics-ready has not taken yet: ``processed`` ones, and the earlier
-    version kept by a re-delivery that failed (a ``failed`` record that still has dirty partitions)."""
-    failed = [f for f in ctx.ledger.files(dataset=ctx.dataset, status="failed") if f.dirty_partitions]
-    return ctx.ledger.files(dataset=ctx.dataset, status="processed") + failed
+    """Files whose rows analytics-ready has not taken yet (``plan.pending_records``)."""
+    return pending_records(ctx.ledger, ctx.dataset)
 
 
 @contextmanager

@@ -83,3 +83,47 @@ def test_a_lease_excludes_until_released_or_its_run_ended(ledger: Ledger) -> Non
     ledger.save_run(RunRecord(run_id="r3", dataset="tx", stage="all", owner="elsewhere:3"))
     ledger.acquire_lease("tx", "analytics", "r3", ttl_s=-1)
     ledger.acquire_lease("tx", "analytics", "r4", ttl_s=600)
+
+
+def test_marks_are_conditional_states_of_the_files_history(ledger: Ledger) -> None:
+    # A file never seen can be skipped ahead of its processing: its record starts as "new".
+    skipped = ledger.mark_file("tx", "raw/tx/b.csv", "skip", "ana", "partner sent the wrong extract")
+    assert (skipped.status, skipped.mark, skipped.changed_by) == ("new", "skip", "ana")
+    assert not ledger.run_is_live(skipped.run_id)  # an operator's change never holds a file
+    ledger.mark_file("tx", "raw/tx/b.csv", None, "ben", "the right extract came")
+    # A processed file is forced; the history keeps every state with who and why, in order.
+    ledger.claim_file(claim("r1"), stale_after_s=3600, planned=None)
+    done = ledger.get_file("tx", "raw/tx/a.csv")
+    ledger.save_file(done.evolve(status="processed", spec_fingerprint="f1"), expected=done)
+    forced = ledger.mark_file("tx", "raw/tx/a.csv", "force", "ana", "spec fixed")
+    assert (forced.status, forced.mark, forced.spec_fingerprint) == ("processed", "force", "f1")
+    history = ledger.file_history("tx", "raw/tx/a.csv")
+    assert [(s.status, s.mark, s.changed_by, s.why) for s in history] == [
+        ("processed", None, None, None),
+        ("processed", "force", "ana", "spec fixed"),
+    ]
+    assert [(s.mark, s.why) for s in ledger.file_history("tx", "raw/tx/b.csv")] == [
+        ("skip", "partner sent the wrong extract"),
+        (None, "the right extract came"),
+    ]
+    # A run's claim takes the forced file (the mark is the run's to consume), and clears the mark.
+    ledger.claim_file(claim("r2"), stale_after_s=3600, planned=forced)
+    assert ledger.get_file("tx", "raw/tx/a.csv").mark is None
+
+
+def test_a_mark_is_refused_without_a_reason_with_nothing_to_undo_or_under_a_live_claim(ledger: Ledger) -> None:
+    from etl_lib.errors import MarkRefused
+
+    with pytest.raises(MarkRefused, match="say why"):
+        ledger.mark_file("tx", "raw/tx/a.csv", "skip", "ana", "  ")
+    with pytest.raises(MarkRefused, match="not marked; nothing to undo"):
+        ledger.mark_file("tx", "raw/tx/a.csv", None, "ana", "oops")
+    ledger.save_run(RunRecord(run_id="r1", dataset="tx", stage="all", owner="elsewhere:1"))
+    ledger.claim_file(claim("r1"), stale_after_s=3600, planned=None)
+    with pytest.raises(MarkRefused, match="run r1 is processing it"):
+        ledger.mark_file("tx", "raw/tx/a.csv", "skip", "ana", "bad file")
+    assert ledger.get_file("tx", "raw/tx/a.csv").mark is None
+    # A mark made while the plan looked is a conflict for a run that planned the file as new.
+    ledger.mark_file("tx", "raw/tx/c.csv", "force", "ana", "redo")
+    with pytest.raises(ClaimConflict):
+        ledger.save_new_file(FileRecord("tx", "raw/tx/c.csv", "x", 1, "new", "r9"))
