@@ -34,17 +34,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         claim_timeout_s=None if args.claim_timeout_minutes is None else 60 * args.claim_timeout_minutes,
     )
     summary = run_dataset(ctx, stage=args.stage, sources=args.source)
-    if args.json:
-        print(json.dumps(summary.as_json()))
-    else:
-        if summary.report.files:
-            print(file_table(summary))
-        run = summary.report.run
-        print(
-            f"run {run.run_id} {run.dataset}: {run.status} — {run.files} file(s), {run.rows_in} rows in, "
-            f"{run.rows_valid} valid, {run.rows_rejected} rejected, {run.rows_analytics} analytics-ready"
-        )
+    _print_summary(summary, args.json)
     return summary.exit_code
+
+
+def _print_summary(summary: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.as_json()))
+        return
+    if summary.report.files:
+        print(file_table(summary))
+    run = summary.report.run
+    print(
+        f"run {run.run_id} {run.dataset}: {run.status} — {run.files} file(s), {run.rows_in} rows in, "
+        f"{run.rows_valid} valid, {run.rows_rejected} rejected, {run.rows_analytics} analytics-ready"
+    )
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -61,6 +65,34 @@ def cmd_plan(args: argparse.Namespace) -> int:
     )
     print(json.dumps(plan.as_json()) if args.json else plan.describe())
     return EXIT_OK
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """``etl-lib reprocess``: redo chosen files from raw with the current spec (``--dry-run``: the plan)."""
+    from etl_lib.runner.context import DEFAULT_STALE_CLAIM_S
+    from etl_lib.runner.plan import plan_run, reprocess_selection, since_epoch, source_key
+    from etl_lib.spec.fingerprint import spec_fingerprint
+
+    if not (args.changed_spec or args.file or args.since):
+        raise ConfigError("reprocess: say which files: --changed-spec, --file KEY ..., or --since DATE")
+    spec = load_spec(args.spec)
+    storage = _existing_lake(args.lake)
+    fingerprint = spec_fingerprint(spec)
+    named = tuple(source_key(f, storage, spec.dataset) for f in args.file or ())
+    since = since_epoch(args.since) if args.since else None
+    ledger = open_ledger(args.ledger, storage, args.customer, create=not args.dry_run)
+    chosen = reprocess_selection(ledger, spec.dataset, fingerprint, args.changed_spec, named, since)
+    if args.dry_run or not chosen:
+        plan = plan_run(storage, ledger, spec.dataset, fingerprint, chosen, DEFAULT_STALE_CLAIM_S, redo=True)
+        print(json.dumps(plan.as_json()) if args.json else plan.describe())
+        return EXIT_OK
+    from etl_lib.runner.build import build_local_context
+    from etl_lib.runner.run import run_dataset
+
+    ctx = build_local_context(args.spec, args.lake, args.ledger, args.master, customer=args.customer)
+    summary = run_dataset(ctx, sources=chosen, redo=True)
+    _print_summary(summary, args.json)
+    return summary.exit_code
 
 
 def cmd_files(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``etl-lib``: run, plan, files, compact, demo, query, ddl, validate-spec, runs.
+"""``etl-lib``: run, plan, reprocess, files, compact, demo, query, ddl, validate-spec, runs.
 
 Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
 stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
@@ -55,6 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
     plan.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+
+    reprocess = sub.add_parser(
+        "reprocess", help="redo files from raw with the current spec (after a spec fix), through the same path"
+    )
+    reprocess.add_argument("--spec", required=True, help="dataset spec (YAML)")
+    reprocess.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    chosen = reprocess.add_argument_group("which files (one or more)")
+    chosen.add_argument("--changed-spec", action="store_true", help="files processed with another spec version")
+    chosen.add_argument("--file", nargs="+", action="extend", metavar="KEY", help="these raw files (key or name)")
+    chosen.add_argument("--since", metavar="DATE", help="files delivered on or after DATE (YYYY-MM-DD[THH:MM], UTC)")
+    reprocess.add_argument("--dry-run", action="store_true", help="print the plan and do nothing")
+    reprocess.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    reprocess.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id")
+    reprocess.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
+    reprocess.add_argument("--json", action="store_true", help="print one JSON object")
 
     files = sub.add_parser(
         "files",
@@ -133,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {
         "run": commands.cmd_run,
         "plan": commands.cmd_plan,
+        "reprocess": commands.cmd_reprocess,
         "files": commands.cmd_files,
         "compact": commands.cmd_compact,
         "demo": commands.cmd_demo,

@@ -39,6 +39,7 @@ OPTIONAL_ARGS = (
     "notify_on",
     "catalog_database",
     "compact",
+    "reprocess",
 )
 
 
@@ -111,6 +112,19 @@ def _glue(job_name: str, args: dict[str, Any]) -> GlueSession:
     return GlueSession(context.spark_session, job)
 
 
+def _reprocess(ctx: Any, stage: str, request: str, sources: list[str]) -> Any:
+    """``--reprocess changed-spec|since=DATE|files``: redo the chosen files with the current spec."""
+    from etl_lib.runner.plan import reprocess_request, reprocess_selection, source_key
+    from etl_lib.runner.run import run_dataset
+
+    if stage == "processed-to-analytics":
+        raise ConfigError("--reprocess redoes raw files: run it in the raw-to-processed job (or --stage all)")
+    named = tuple(source_key(s, ctx.storage, ctx.dataset) for s in sources)
+    chosen = reprocess_selection(ctx.ledger, ctx.dataset, ctx.spec_fingerprint, **reprocess_request(request, named))
+    log.info("reprocess %s: %d file(s)", request, len(chosen))
+    return run_dataset(ctx, stage=stage, sources=chosen, redo=True)
+
+
 def run_glue_job(argv: Sequence[str], stage: str) -> int:
     """What ``glue_jobs/*.py`` call: parse arguments, run one stage, commit.
 
@@ -119,6 +133,8 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
     notified — so the analytics job's conditional trigger still fires; a run
     that could not proceed raises, and Glue marks the job failed. ``--compact true``: once an
     analytics stage has succeeded, compact analytics-ready (``runner.compact``) in the same job.
+    ``--reprocess changed-spec|since=DATE|files``: redo those files from raw with the current
+    spec (``etl-lib reprocess``; ``files`` takes them from ``--source_keys``).
     """
     from etl_lib.runner.build import build_context
     from etl_lib.runner.run import run_dataset
@@ -154,7 +170,10 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
                 local=not session.on_glue,
             )
             stage = args.get("stage") or stage
-            summary = run_dataset(ctx, stage=stage, sources=sources or None)
+            if args.get("reprocess"):
+                summary = _reprocess(ctx, stage, str(args["reprocess"]), sources)
+            else:
+                summary = run_dataset(ctx, stage=stage, sources=sources or None)
             print(json.dumps(summary.as_json()))
             if compact_after == "true" and stage != "raw-to-processed" and summary.status == "succeeded":
                 from dataclasses import replace

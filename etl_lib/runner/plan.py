@@ -13,7 +13,9 @@ Every delivered ``.csv``/``.csv.gz`` object gets a reason when there is somethin
 - ``skipped``: marked ``skip``; never processed, even when named;
 - ``claimed``: another live run is processing it; left to that run;
 - ``spec changed``: processed with another version of the spec; ``run`` leaves it,
-  ``etl-lib reprocess --changed-spec`` redoes it.
+  ``etl-lib reprocess --changed-spec`` redoes it;
+- ``reprocess``: chosen by ``etl-lib reprocess`` (``reprocess_selection``): redone from raw
+  with the current spec, though its content did not change.
 
 Failed files are retried only when their content changes, or when named or forced. An
 object whose key cannot be used (a ``..`` segment, say) or whose checksum is refused is
@@ -26,7 +28,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from etl_lib.errors import SourceFileError, StorageError, TransientError
+from etl_lib.errors import ConfigError, SourceFileError, StorageError, TransientError
 from etl_lib.ledger.base import FileRecord, Ledger, utcnow
 from etl_lib.storage.base import ObjectInfo, Storage, unusable_key_reason
 
@@ -41,6 +43,7 @@ REASONS = {
     "skipped": "marked skip: never processed",
     "claimed": "claimed by another run, which is processing it",
     "spec changed": "processed with another spec version: etl-lib reprocess --changed-spec redoes it",
+    "reprocess": "redone from raw with the current spec",
 }
 """What each reason means, as ``etl-lib plan`` says it."""
 LEFT_ALONE = ("skipped", "claimed", "spec changed")
@@ -130,6 +133,55 @@ class RunPlan:
         return "\n".join(lines)
 
 
+def reprocess_selection(
+    ledger: Ledger,
+    dataset: str,
+    spec_fingerprint: str,
+    changed_spec: bool = False,
+    files: tuple[str, ...] = (),
+    since: float | None = None,
+) -> list[str]:
+    """The files ``etl-lib reprocess`` redoes (from one ledger query): ``files``; with
+    ``changed_spec``, every file processed or failed with another spec version (or before
+    versions were recorded) and every file left claimed (a reprocess killed halfway is
+    finished by running it again); with ``since`` (epoch seconds), every file delivered
+    then or later. Skipped files stay skipped (the plan says so)."""
+    chosen = set(files)
+    for record in ledger.files(dataset=dataset):
+        other_version = record.status != "new" and record.spec_fingerprint != spec_fingerprint
+        if changed_spec and (record.status == "claimed" or other_version):
+            chosen.add(record.source_key)
+        if since is not None and record.status != "new" and (record.delivered_at or 0) >= since:
+            chosen.add(record.source_key)
+    return sorted(chosen)
+
+
+def since_epoch(text: str) -> float:
+    """A UTC date or date-time (ISO 8601: ``2024-05-01``, ``2024-05-01T06:00``) as epoch seconds."""
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"since {text!r}: expected a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def reprocess_request(text: str, named: tuple[str, ...]) -> dict[str, Any]:
+    """The Glue job argument ``--reprocess`` as ``reprocess_selection``'s keywords:
+    ``changed-spec``, ``since=DATE``, or ``files`` (the files of ``--source_keys``)."""
+    text = text.strip()
+    if text == "changed-spec":
+        return {"changed_spec": True, "files": named}
+    if text.startswith("since="):
+        return {"since": since_epoch(text[len("since=") :]), "files": named}
+    if text == "files" and named:
+        return {"files": named}
+    if text == "files":
+        raise ConfigError("--reprocess files: name them with --source_keys KEY,KEY")
+    raise ConfigError(f"--reprocess {text!r}: expected changed-spec, since=YYYY-MM-DD or files")
+
+
 def intent_key(dataset: str) -> str:
     """Where an analytics run records the partitions it is about to rewrite."""
     return f"_meta/analytics/{dataset}/pending.json"
@@ -159,11 +211,13 @@ def plan_run(
     sources: list[str] | None = None,
     stale_after_s: float = float("inf"),
     stage: str = "all",
+    redo: bool = False,
 ) -> RunPlan:
-    """The plan of a run of ``stage`` (see the module's docstring)."""
+    """The plan of a run of ``stage`` (see the module's docstring). ``redo``: a reprocess of
+    ``sources`` (unchanged files are redone; with no sources, no file is)."""
     files: list[FileTask] = []
-    if stage in ("raw-to-processed", "all"):
-        files = plan_files(storage, ledger, dataset, sources, spec_fingerprint, stale_after_s)
+    if stage in ("raw-to-processed", "all") and (sources or not redo):
+        files = plan_files(storage, ledger, dataset, sources, spec_fingerprint, stale_after_s, redo)
     pending: list[FileRecord] = []
     unfinished: set[str] = set()
     if stage in ("processed-to-analytics", "all"):
@@ -192,6 +246,7 @@ def plan_files(
     sources: list[str] | None = None,
     spec_fingerprint: str | None = None,
     stale_after_s: float = float("inf"),
+    redo: bool = False,
 ) -> list[FileTask]:
     """The files with a reason, in delivery order (modified time, then key).
 
@@ -218,7 +273,7 @@ def plan_files(
             raise SourceFileError(obj.key, f"not a CSV file: expected one of {', '.join(RAW_SUFFIXES)}")
         record = known.get(obj.key)
         checksum, problem = _checksum(storage, obj, record)
-        reason = _reason(record, checksum, bool(sources), spec_fingerprint)
+        reason = _reason(record, checksum, bool(sources), spec_fingerprint, redo)
         if reason == "retry" and record is not None and _held_by_live_run(ledger, record, stale_after_s):
             reason = "claimed"
         if reason:
@@ -249,7 +304,9 @@ def _checksum(storage: Storage, obj: ObjectInfo, record: FileRecord | None) -> t
     return f"unusable:{obj.size}:{obj.modified:.0f}", problem
 
 
-def _reason(record: FileRecord | None, checksum: str, requested: bool, fingerprint: str | None) -> str | None:
+def _reason(
+    record: FileRecord | None, checksum: str, requested: bool, fingerprint: str | None, redo: bool = False
+) -> str | None:
     if record is None:
         return "new"
     if record.mark == "skip":
@@ -262,6 +319,8 @@ def _reason(record: FileRecord | None, checksum: str, requested: bool, fingerpri
         return "changed"
     if record.status == "claimed":
         return "retry"
+    if redo:
+        return "reprocess"
     if requested and record.status == "failed":
         return "requested"
     if fingerprint and record.spec_fingerprint and record.spec_fingerprint != fingerprint:

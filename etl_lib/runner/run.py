@@ -65,8 +65,13 @@ class RunSummary:
         }
 
 
-def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None = None) -> RunSummary:
+def run_dataset(
+    ctx: RunContext, stage: str = "all", sources: list[str] | None = None, redo: bool = False
+) -> RunSummary:
     """Run ``stage`` over the dataset of ``ctx``; record and announce the outcome.
+
+    ``redo``: a reprocess: ``sources`` are redone from raw with the current spec even when
+    their content did not change (``plan.reprocess_selection`` chooses them).
 
     Bad files do not raise: they are recorded as failed and the run is
     ``partial``. Files left for the next run (a transient error: throttling,
@@ -87,7 +92,7 @@ def run_dataset(ctx: RunContext, stage: str = "all", sources: list[str] | None =
 
             check_available()  # Great Expectations runs the expectations not counted in the pass
         if stage in ("raw-to-processed", "all"):
-            results, deferred = _raw_to_processed(ctx, sources)
+            results, deferred = _raw_to_processed(ctx, sources, redo)
             if deferred:
                 results += [d.record.evolve(error=short_reason(str(d.cause))) for d in deferred]
                 raise FilesDeferred(deferred)
@@ -164,7 +169,9 @@ class FilesDeferred(TransientError):
         super().__init__(f"{len(deferred)} file(s) left for the next run{more}: {first}")
 
 
-def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> tuple[list[FileRecord], list[FileDeferred]]:
+def _raw_to_processed(
+    ctx: RunContext, sources: list[str] | None, redo: bool = False
+) -> tuple[list[FileRecord], list[FileDeferred]]:
     """Process the planned files, ``parallel_files`` at a time (results in plan order).
 
     A CSV file is read as one Spark partition, so several files in flight keep
@@ -172,7 +179,14 @@ def _raw_to_processed(ctx: RunContext, sources: list[str] | None) -> tuple[list[
     outcomes and the files left claimable for the next run.
     """
     plan = plan_run(
-        ctx.storage, ctx.ledger, ctx.dataset, ctx.spec_fingerprint, sources, ctx.stale_claim_after_s, "raw-to-processed"
+        ctx.storage,
+        ctx.ledger,
+        ctx.dataset,
+        ctx.spec_fingerprint,
+        sources,
+        ctx.stale_claim_after_s,
+        "raw-to-processed",
+        redo,
     )
     log.info("%s", plan.describe())
     for left in plan.files:

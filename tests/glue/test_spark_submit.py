@@ -53,6 +53,14 @@ def test_both_jobs_under_spark_submit(repo: Path, tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr[-2000:]
     assert last_json(second.stdout)["rows_analytics"] == 429
     assert list((lake / "analytics-ready" / "accounts").rglob("*.snappy.parquet"))
+    # A reprocess as a job argument: the named file is redone though it did not change.
+    again = submit(
+        repo, "raw_to_processed.py", "--JOB_NAME", "local", "--dataset_spec", spec, "--lake", str(lake),
+        "--reprocess", "files", "--source_keys", "accounts.csv",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    redone = last_json(again.stdout)
+    assert (redone["files"], redone["rows_in"], redone["rows_rejected"]) == (1, 435, 6)
 
 
 def test_missing_job_argument_is_one_line(repo: Path) -> None:

@@ -128,3 +128,23 @@ def test_marking_a_file_nobody_delivered_is_a_clear_error(lake: Path, tmp_path: 
     assert "raw/tx/nope.csv: no such file in the lake nor in the ledger of tx" in capsys.readouterr().err
     assert main(["plan", "--spec", str(spec), "--lake", str(lake / "missing")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_the_glue_reprocess_argument() -> None:
+    import pytest
+
+    from etl_lib.errors import ConfigError
+    from etl_lib.runner.plan import reprocess_request
+
+    assert reprocess_request("changed-spec", ()) == {"changed_spec": True, "files": ()}
+    assert reprocess_request("since=2024-05-01", ("raw/tx/a.csv",)) == {
+        "since": 1714521600.0,
+        "files": ("raw/tx/a.csv",),
+    }
+    assert reprocess_request("files", ("raw/tx/a.csv",)) == {"files": ("raw/tx/a.csv",)}
+    with pytest.raises(ConfigError, match="--source_keys"):
+        reprocess_request("files", ())
+    with pytest.raises(ConfigError, match="expected changed-spec, since=YYYY-MM-DD or files"):
+        reprocess_request("all", ())
+    with pytest.raises(ConfigError, match="expected a date"):
+        reprocess_request("since=yesterday", ())
