@@ -45,9 +45,10 @@ def _print_summary(summary: Any, as_json: bool) -> None:
     if summary.report.files:
         print(file_table(summary))
     run = summary.report.run
+    warned = f", {run.warning_count} warning(s)" if run.warning_count else ""
     print(
         f"run {run.run_id} {run.dataset}: {run.status} — {run.files} file(s), {run.rows_in} rows in, "
-        f"{run.rows_valid} valid, {run.rows_rejected} rejected, {run.rows_analytics} analytics-ready"
+        f"{run.rows_valid} valid, {run.rows_rejected} rejected, {run.rows_analytics} analytics-ready{warned}"
     )
 
 
@@ -217,8 +218,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([_record_json(f) for f in files]))
             return EXIT_OK
-        rows = [[f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in files]
-        print(table(["file", "status", "rows_in", "valid", "rejected", "error"], rows))
+        rows = [
+            [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, "; ".join(f.warnings), f.error or ""]
+            for f in files
+        ]
+        print(table(["file", "status", "rows_in", "valid", "rejected", "warnings", "error"], rows))
         return EXIT_OK
     runs = ledger.runs(dataset=args.dataset, limit=args.limit)
     if args.json:
@@ -237,6 +241,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             r.rows_valid,
             r.rows_rejected,
             r.rows_analytics,
+            r.warning_count,
         ]
         for r in runs
     ]
@@ -254,6 +259,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 "valid",
                 "rejected",
                 "analytics",
+                "warnings",
             ],
             rows,
         )

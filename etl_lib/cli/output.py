@@ -23,11 +23,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def file_table(summary: Any) -> str:
-    """Counts per file of a run."""
+    """Counts per file of a run, then each failed ``warn`` expectation on a line of its own."""
     rows = [
-        [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, f.error or ""] for f in summary.report.files
+        [f.source_key, f.status, f.rows_in, f.rows_valid, f.rows_rejected, len(f.warnings), f.error or ""]
+        for f in summary.report.files
     ]
-    return table(["file", "status", "rows_in", "valid", "rejected", "error"], rows)
+    text = table(["file", "status", "rows_in", "valid", "rejected", "warnings", "error"], rows)
+    return "\n".join([text, *(f"warning: {file}: {w}" for file, w in summary.report.warnings)])
 
 
 def compact_table(result: Any) -> str:

@@ -109,6 +109,8 @@ class RunRecord:
     error: str | None = None
     owner: str = ""
     """``host:pid`` of the process running it (lets a local ledger see a dead run)."""
+    warning_count: int = 0
+    """Failed ``warn`` expectations over the run's files (their texts are in the files' records)."""
 
     def evolve(self, **changes: object) -> RunRecord:
         """A copy with ``changes`` applied."""

@@ -25,6 +25,11 @@ class RunReport:
         """Files that failed whole."""
         return [f for f in self.files if f.status == "failed"]
 
+    @property
+    def warnings(self) -> list[tuple[str, str]]:
+        """(file, text) of every failed ``warn`` expectation, in file order."""
+        return [(f.source_key, w) for f in self.files for w in f.warnings]
+
     def as_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready data (the ``--json`` output's source)."""
         run = self.run
@@ -41,6 +46,7 @@ class RunReport:
             "rows_valid": run.rows_valid,
             "rows_rejected": run.rows_rejected,
             "rows_analytics": run.rows_analytics,
+            "warnings": run.warning_count,
             "error": run.error,
             "file_results": [
                 {

@@ -1,8 +1,9 @@
-"""The AWS notifier: one SNS message per run that failed (or per run, if configured).
+"""The AWS notifier: one SNS message per run that failed or warned (or per run, if configured).
 
-A message names the customer, dataset, run, status, counts and each failed file
-with its one-line reason. It never carries data values: reasons name columns
-and rules, and file errors name files and headers.
+A message names the customer, dataset, run, status, counts, each failed file
+with its one-line reason and each failed ``warn`` expectation with its file. It
+never carries data values: reasons name columns and rules, and file errors name
+files and headers.
 """
 
 from __future__ import annotations
@@ -40,23 +41,28 @@ class SnsNotifier(Notifier):
             "customer": self.customer,
             **{k: data[k] for k in (*fields, *counts)},
             "failed_files": [{"file": f.source_key, "reason": f.error} for f in report.failed_files],
+            "warnings": [{"file": file, "warning": text} for file, text in report.warnings],
         }
 
     def subject(self, report: RunReport) -> str:
         """``[etl_lib] acme/transactions: partial (2 of 9 files failed)``, within SNS's 100 characters."""
         run = report.run
         detail = f" ({run.files_failed} of {run.files} files failed)" if run.files_failed else ""
+        if run.warning_count:
+            detail += f" ({run.warning_count} warning{'s' if run.warning_count > 1 else ''})"
         text = f"[etl_lib] {self.customer}/{run.dataset}: {run.status}{detail}"
         return text if len(text) <= _SUBJECT_LIMIT else text[: _SUBJECT_LIMIT - 1] + "…"
 
     def notify(self, report: RunReport) -> None:
-        """Publish when the run did not succeed, or always with ``notify_on='all'``."""
-        if report.run.status == "succeeded" and self.notify_on == "failures":
+        """Publish when the run did not succeed or a ``warn`` expectation failed, or always with
+        ``notify_on='all'``."""
+        if report.run.status == "succeeded" and not report.warnings and self.notify_on == "failures":
             return
         body = self.message(report)
         text = json.dumps(body, indent=2)
         if len(text) > _MESSAGE_LIMIT:
             body["failed_files"] = [*body["failed_files"][:50], {"file": "…", "reason": "list truncated"}]
+            body["warnings"] = [*body["warnings"][:50], {"file": "…", "warning": "list truncated"}]
             text = json.dumps(body, indent=2)
         with translated(f"cannot publish to {self.topic_arn}", NotifierUnavailable, NotifierError):
             self._publish(report, text)

@@ -59,6 +59,7 @@ class RunSummary:
             "rows_valid": data["rows_valid"],
             "rows_rejected": data["rows_rejected"],
             "rows_analytics": data["rows_analytics"],
+            "warnings": data["warnings"],
             "status": data["status"],
             "error": data["error"],
             "file_results": data["file_results"],
@@ -108,6 +109,7 @@ def run_dataset(
             rows_valid=sum(r.rows_valid for r in results),
             rows_rejected=sum(r.rows_rejected for r in results),
             rows_analytics=rows_analytics,
+            warning_count=sum(len(r.warnings) for r in results),
             finished_at=utcnow(),
         )
     except Exception as exc:
@@ -122,6 +124,7 @@ def run_dataset(
             rows_in=sum(r.rows_in for r in done),
             rows_valid=sum(r.rows_valid for r in done),
             rows_rejected=sum(r.rows_rejected for r in done),
+            warning_count=sum(len(r.warnings) for r in done),
         )
         _record(ctx, run, results)
         raise

@@ -56,6 +56,18 @@ def test_failure_names_customer_dataset_run_file_and_reason(topic_and_queue: tup
     assert envelope["MessageAttributes"]["status"]["Value"] == "partial"
 
 
+def test_a_warning_is_never_silent(topic_and_queue: tuple[str, str]) -> None:
+    topic, queue = topic_and_queue
+    warned = report("succeeded")
+    text = "expect_column_values_to_be_between(amount): 2 of 5 values outside [0, 100]"
+    files = [warned.files[0].evolve(warnings=(text,))]
+    SnsNotifier(topic, "acme", notify_on="failures").notify(RunReport(warned.run.evolve(warning_count=1), files))
+    [envelope] = received(queue)
+    assert envelope["Subject"] == "[etl_lib] acme/transactions: succeeded (1 warning)"
+    body = json.loads(envelope["Message"])
+    assert body["warnings"] == [{"file": "raw/transactions/a.csv", "warning": text}] and body["failed_files"] == []
+
+
 def test_success_is_quiet_unless_all_is_asked(topic_and_queue: tuple[str, str]) -> None:
     topic, queue = topic_and_queue
     SnsNotifier(topic, "acme", notify_on="failures").notify(report("succeeded"))

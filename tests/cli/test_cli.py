@@ -89,6 +89,27 @@ def test_partial_run_exits_3(spark, tmp_path: Path, repo: Path, capsys) -> None:
     assert out["file_results"][0]["error"].startswith("raw/accounts/broken.csv.gz: ")
 
 
+def test_a_warn_expectation_shows_in_the_run_table_summary_and_runs(spark, tmp_path: Path, capsys) -> None:
+    lake = tmp_path / "lake"
+    (lake / "raw" / "tx").mkdir(parents=True)
+    (lake / "raw" / "tx" / "a.csv").write_text("id,amount\na,5\nb,500\n")
+    spec = tmp_path / "tx.yaml"
+    spec.write_text(
+        "dataset: tx\ncolumns:\n  - {name: id}\n  - {name: amount, type: int}\nexpectations:\n"
+        "  - {type: expect_column_values_to_be_between, kwargs: {column: amount, max_value: 100}, on_failure: warn}\n"
+    )
+    capsys.readouterr()
+    assert main(["run", "--spec", str(spec), "--lake", str(lake)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: raw/tx/a.csv: expect_column_values_to_be_between" in out
+    assert out.strip().splitlines()[-1].endswith("1 warning(s)")
+    assert main(["runs", "--lake", str(lake), "--json"]) == 0
+    [run] = json.loads(capsys.readouterr().out)
+    assert run["warning_count"] == 1
+    assert main(["runs", "--lake", str(lake), "--run", run["run_id"]]) == 0
+    assert "expect_column_values_to_be_between" in capsys.readouterr().out
+
+
 def test_spec_error_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("dataset: x\ncolumns: [{name: a, type: money}]\n")
