@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -192,9 +193,10 @@ def _raw_to_processed(
         redo,
     )
     log.info("%s", plan.describe())
-    for left in plan.files:
-        if not left.process:
-            log.warning("left alone: %s (%s)", left.source.key, left.reason)
+    left = Counter(f.reason for f in plan.files if not f.process)
+    if left:  # one line, however many files a spec change left behind
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(left.items()))
+        log.warning("%s: %d file(s) left alone (%s); etl-lib plan lists them", ctx.dataset, left.total(), counts)
     tasks = plan.tasks
     total = len(tasks)
 
