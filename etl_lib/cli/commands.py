@@ -8,7 +8,7 @@ import json
 import os
 from typing import Any
 
-from etl_lib.cli.output import compact_table, file_table, files_table, history_table, table
+from etl_lib.cli.output import compact_table, file_table, files_table, history_table, rejects_text, table
 from etl_lib.config import open_ledger, open_storage
 from etl_lib.errors import ConfigError
 from etl_lib.spec.load import load_spec
@@ -94,6 +94,27 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     summary = run_dataset(ctx, sources=chosen, redo=True)
     _print_summary(summary, args.json)
     return summary.exit_code
+
+
+def cmd_rejects(args: argparse.Namespace) -> int:
+    """``etl-lib rejects``: rejected rows by reason per file, with examples (no Spark)."""
+    from etl_lib.runner.plan import source_key
+    from etl_lib.runner.rejects import rejects
+
+    spec = load_spec(args.spec)
+    storage = _existing_lake(args.lake)
+    ledger = open_ledger(args.ledger, storage, args.customer, create=False)
+    named = tuple(source_key(f, storage, spec.dataset) for f in args.file or ())
+    known = {r.source_key for r in ledger.files(dataset=spec.dataset)} if named else set()
+    missing = [n for n in named if n not in known]
+    if missing:
+        raise ConfigError(f"{missing[0]}: not in the ledger of {spec.dataset}")
+    found = rejects(storage, ledger, spec.dataset, named)
+    if args.json:
+        print(json.dumps([f.as_json() for f in found]))
+        return EXIT_OK
+    print(rejects_text([f.as_json() for f in found]) if found else f"{spec.dataset}: no rejected rows")
+    return EXIT_OK
 
 
 def cmd_files(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``etl-lib``: run, plan, reprocess, files, compact, demo, query, ddl, validate-spec, runs.
+"""``etl-lib``: run, plan, reprocess, files, rejects, compact, demo, query, ddl, validate-spec, runs.
 
 Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
 stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     reprocess.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id")
     reprocess.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
     reprocess.add_argument("--json", action="store_true", help="print one JSON object")
+
+    rejects = sub.add_parser("rejects", help="rejected rows by reason per file, with a few examples (no Spark)")
+    rejects.add_argument("--spec", required=True, help="dataset spec (YAML)")
+    rejects.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    rejects.add_argument("--file", nargs="+", action="extend", metavar="KEY", help="only these raw files")
+    rejects.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    rejects.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id")
+    rejects.add_argument("--json", action="store_true", help="print JSON")
 
     files = sub.add_parser(
         "files",
@@ -149,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": commands.cmd_run,
         "plan": commands.cmd_plan,
         "reprocess": commands.cmd_reprocess,
+        "rejects": commands.cmd_rejects,
         "files": commands.cmd_files,
         "compact": commands.cmd_compact,
         "demo": commands.cmd_demo,

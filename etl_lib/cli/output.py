@@ -90,3 +90,18 @@ def history_table(states: Sequence[Any]) -> str:
         for r in states
     ]
     return table(["when (UTC)", "status", "mark", "by", "rows_in", "rejected", "spec", "why"], rows)
+
+
+def rejects_text(files: Sequence[dict[str, Any]]) -> str:
+    """Per file: its counts, then each reason with its row count and examples."""
+    import json
+
+    lines = []
+    for f in files:
+        lines.append(f"{f['file']} ({f['status']}): {f['rows_rejected']} of {f['rows_in']} rows rejected")
+        for r in f["reasons"]:
+            lines.append(f"  {r['rows']:>7}  {r['reason']}")
+            for e in r["examples"]:
+                shown = e.get("line") if "line" in e else json.dumps(e.get("values"), ensure_ascii=False)
+                lines.append(f"           row {e['row']}: {shown}")
+    return "\n".join(lines)
