@@ -45,7 +45,7 @@ def test_operating_an_s3_lake(spark, aws: str, repo: Path, tmp_path: Path, capsy
     marked = out("files", "skip", "transactions_2024_03.csv", "--why", "partner re-sends it", "--who", "ana")
     assert (marked["status"], marked["mark"]) == ("new", "skip")  # type: ignore[index]
     run = out("run")
-    assert [f["source_key"] for f in run["file_results"]] == ["raw/transactions/transactions_2024_01.csv"]  # type: ignore[index]
+    assert [f["source"] for f in run["file_results"]] == ["raw/transactions/transactions_2024_01.csv"]  # type: ignore[index]
     listed = {f["source_key"]: (f["status"], f["mark"]) for f in out("files")}  # type: ignore[attr-defined]
     assert listed == {
         "raw/transactions/transactions_2024_01.csv": ("published", None),
@@ -59,7 +59,7 @@ def test_operating_an_s3_lake(spark, aws: str, repo: Path, tmp_path: Path, capsy
         ("raw/transactions/transactions_2024_03.csv", "skipped"),
     ]
     redone = out("reprocess", "--changed-spec")
-    assert [f["source_key"] for f in redone["file_results"]] == ["raw/transactions/transactions_2024_01.csv"]  # type: ignore[index]
+    assert [f["source"] for f in redone["file_results"]] == ["raw/transactions/transactions_2024_01.csv"]  # type: ignore[index]
     [jan] = out("rejects", "--file", "transactions_2024_01.csv")  # type: ignore[misc]
     assert any(r["reason"].startswith("amount: above max 1000") for r in jan["reasons"])
     history = out("files", "history", "transactions_2024_03.csv")

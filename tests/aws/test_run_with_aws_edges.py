@@ -33,10 +33,13 @@ def test_cli_run_with_dynamodb_ledger(spark, aws: str, repo: Path, tmp_path: Pat
         .Table(table)
         .query(KeyConditionExpression=boto3.dynamodb.conditions.Key("pk").eq("acme#accounts"))["Items"]
     )
-    assert {i["sk"]: i["status"] for i in items} == {
+    assert {i["sk"]: i["status"] for i in items if i["sk"].startswith("file#")} == {
         "file#raw/accounts/accounts.csv": "published",
         "file#raw/accounts/broken.csv": "failed",
     }
+    # Each file's history lives beside it, under the customer's own partition key.
+    history = [i["status"] for i in items if i["sk"].startswith("history#raw/accounts/accounts.csv#")]
+    assert history == ["claimed", "processed", "published"]
     assert boto3.client("glue").get_table(DatabaseName="acme_dev", Name="accounts")["Table"]["Name"] == "accounts"
     # Second run: nothing new, nothing done.
     assert main([*args, "--json"]) == 0

@@ -84,7 +84,7 @@ def test_plan_then_run_with_marks_and_a_spec_change(spark, lake: Path, tmp_path:
     def run() -> list[str]:
         capsys.readouterr()
         assert main(["run", *common, "--json"]) == 0
-        return [f["source_key"] for f in json.loads(capsys.readouterr().out)["file_results"]]
+        return [f["source"] for f in json.loads(capsys.readouterr().out)["file_results"]]
 
     before = everything(lake)
     assert plan() == [("raw/tx/jan.csv", "new", "process"), ("raw/tx/feb.csv", "new", "process")]
@@ -111,7 +111,7 @@ def test_plan_then_run_with_marks_and_a_spec_change(spark, lake: Path, tmp_path:
     assert len({r["spec_fingerprint"] for r in listed.values()}) == 1
     assert main(["files", "history", "jan.csv", *common, "--json"]) == 0
     history = [(s["status"], s["mark"], s["changed_by"]) for s in json.loads(capsys.readouterr().out)]
-    assert ("processed", "force", "ben") in history
+    assert ("published", "force", "ben") in history
     assert history[-1] == ("published", None, None) and history.count(("published", None, None)) == 2
 
     # A new spec version: run leaves the files alone, plan says why.

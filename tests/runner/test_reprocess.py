@@ -92,7 +92,7 @@ def test_reprocess_cli_dry_run_then_by_file(spark, tmp_path: Path, capsys) -> No
     ]
     assert main(["reprocess", *common, "--file", "feb.csv", "--json"]) == 0
     done = json.loads(capsys.readouterr().out)
-    assert [(f["source_key"], f["rows_rejected"]) for f in done["file_results"]] == [("raw/tx/feb.csv", 0)]
+    assert [(f["source"], f["rows_rejected"]) for f in done["file_results"]] == [("raw/tx/feb.csv", 0)]
     assert main(["reprocess", *common, "--since", "2023-11-14T22:14", "--dry-run", "--json"]) == 0
     since = json.loads(capsys.readouterr().out)  # jan was delivered 22:13:20, feb 22:13:21 UTC
     assert [f["file"] for f in since["files"]] == []
