@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -170,14 +170,13 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
                 local=not session.on_glue,
             )
             stage = args.get("stage") or stage
+            ctx = replace(ctx, print_plan=True)  # the job's log shows what it set out to do
             if args.get("reprocess"):
                 summary = _reprocess(ctx, stage, str(args["reprocess"]), sources)
             else:
                 summary = run_dataset(ctx, stage=stage, sources=sources or None)
             print(json.dumps(summary.as_json()))
             if compact_after == "true" and stage != "raw-to-processed" and summary.status == "succeeded":
-                from dataclasses import replace
-
                 from etl_lib.runner.compact import compact
                 from etl_lib.runner.context import new_run_id
 

@@ -47,6 +47,9 @@ class RunContext:
     progress: bool = False
     parallel_files: int = 0
     """Files processed at once; 0: as many as Spark has cores (at most 8)."""
+    print_plan: bool = False
+    """Print the run's plan on stdout before acting on it (the Glue jobs do: their log shows it
+    whatever level Glue set for logging)."""
 
     @property
     def dataset(self) -> str:

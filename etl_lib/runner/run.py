@@ -193,6 +193,8 @@ def _raw_to_processed(
         redo,
     )
     log.info("%s", plan.describe())
+    if ctx.print_plan:
+        print(plan.describe(), flush=True)
     left = Counter(f.reason for f in plan.files if not f.process)
     if left:  # one line, however many files a spec change left behind
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(left.items()))

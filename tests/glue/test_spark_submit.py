@@ -61,6 +61,7 @@ def test_both_jobs_under_spark_submit(repo: Path, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr[-2000:]
     redone = last_json(again.stdout)
     assert (redone["files"], redone["rows_in"], redone["rows_rejected"]) == (1, 435, 6)
+    assert "process raw/accounts/accounts.csv (reprocess: redone from raw with the current spec)" in again.stdout
 
 
 def test_missing_job_argument_is_one_line(repo: Path) -> None:
