@@ -39,8 +39,9 @@ def test_warning_expectation_is_recorded_and_rows_kept(spark, lake: Path) -> Non
 
 
 def spark_jobs(spark) -> int:
-    """Spark jobs run so far (outside job groups): what a stage costs in passes."""
-    return len(spark.sparkContext.statusTracker().getJobIdsForGroup(None))
+    """Spark jobs run so far: the next job id (ids are sequential; the tracker keeps only the
+    latest jobs, so counting the jobs it holds would drop once the session has run many)."""
+    return max(spark.sparkContext.statusTracker().getJobIdsForGroup(None), default=-1) + 1
 
 
 COUNTED = """
