@@ -44,6 +44,7 @@ from etl_lib.read.source import spark_source_path
 from etl_lib.runner.context import RunContext
 from etl_lib.runner.errors import short_reason
 from etl_lib.runner.plan import FileTask
+from etl_lib.runner.receipts import write_summary
 from etl_lib.spark import observed
 from etl_lib.spark_errors import spark_errors
 from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
@@ -135,6 +136,7 @@ def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
     log.warning("file failed: %s", message)
     reason = short_reason(message)
     failed = claimed.evolve(status="failed", error=reason, rows_in=0, rows_valid=0, rows_rejected=0)
+    write_summary(ctx, failed)  # the partner's receipt says why
     ctx.ledger.save_file(failed, expected=claimed)
     return failed
 
@@ -202,7 +204,9 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
         replaces_previous=bool(previous and previous.outputs) or claimed.replaces_previous,
         error=None,
         warnings=tuple(staged.warnings),
+        receipt_owed=staged.rows_in > staged.rows_valid,
     )
+    write_summary(ctx, done)  # replaced with the file's other outputs; its rows follow (receipts)
     ctx.ledger.save_file(done, expected=intent)
     return done
 
