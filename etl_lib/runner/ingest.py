@@ -169,6 +169,8 @@ class Staged:
     """Staged processed files by ``year=YYYY/month=MM`` partition."""
     rejected: list[str]
     warnings: list[str]
+    in_splits: bool = False
+    """Read in parallel splits (line-based) rather than whole (``multiLine``)."""
 
     @property
     def partitions(self) -> list[str]:
@@ -205,6 +207,7 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
         error=None,
         warnings=tuple(staged.warnings),
         receipt_owed=staged.rows_in > staged.rows_valid,
+        read_in_splits=staged.in_splits,
     )
     write_summary(ctx, done)  # replaced with the file's other outputs; its rows follow (receipts)
     ctx.ledger.save_file(done, expected=intent)
@@ -259,7 +262,7 @@ def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) 
     rejected_files = sorted(k for keys in staged["rejected"].values() for k in keys)
     check_files = sorted(k for keys in staged["checks"].values() for k in keys)
     warnings = _check_expectations(ctx, counts, check_files, check_columns, key)
-    return Staged(rows_in, rows_valid, dict(staged["processed"]), rejected_files, warnings)
+    return Staged(rows_in, rows_valid, dict(staged["processed"]), rejected_files, warnings, splits is not None)
 
 
 def staged_by_kind(ctx: RunContext, staging: str) -> dict[str, dict[str, list[str]]]:

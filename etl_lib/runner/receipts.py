@@ -25,10 +25,12 @@ import codecs
 import json
 import logging
 import posixpath
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -42,6 +44,8 @@ from etl_lib.write.staging import file_id, staged_files
 
 log = logging.getLogger("etl_lib.receipts")
 
+_SCHEME = "^[A-Za-z][A-Za-z0-9+.-]*:/*"
+"""A URI's scheme and the slashes after it: Spark writes a file's path as file:/x in one place, file:///x in another."""
 _TEXT_ENCODINGS = {"utf-8", "ascii"}
 """Encodings whose raw text Spark's text reader decodes as delivered (others: values shown)."""
 _REJECTED = T.StructType(
@@ -130,8 +134,9 @@ def write_receipt_rows(ctx: RunContext, records: list[FileRecord]) -> None:
             .csv(ctx.storage.uri(f"{stage}/csv"))
         )
         reasons = _reasons_by_file(written)
+        staged = {kind: staged_files(ctx.storage, f"{stage}/{kind}", f".{kind}") for kind in ("json", "csv")}
         for record in records:
-            _publish_rows(ctx, record, stage, reasons.get(file_id(record.source_key), []))
+            _publish_rows(ctx, record, staged, reasons.get(file_id(record.source_key), []))
     finally:
         try:
             ctx.storage.delete_prefix(stage)
@@ -176,28 +181,36 @@ def _receipt_rows(ctx: RunContext, records: list[FileRecord], stage: str) -> Dat
 
 
 def _raw_lines(ctx: RunContext, records: list[FileRecord], stage: str) -> DataFrame:
-    """The delivered files' lines: ``_file`` (the source key), ``_order`` (file order), ``value``."""
-    lines = None
-    source = ctx.spec.source
-    for n, record in enumerate(records):
-        path = spark_source_path(ctx.storage, record.source_key, f"{stage}/aliases/{n}")
-        read = ctx.spark.read.text(path)
-        # As ingest read it: in splits (line-based) only when plan_splits would cut the file.
-        whole = (
-            source.quoted_line_breaks
-            or record.source_key.lower().endswith(".gz")
-            or not ascii_compatible(source.encoding)
-            or read.rdd.getNumPartitions() <= 1
-        )
-        text = read.select(
-            F.lit(record.source_key).alias(FILE),
-            F.monotonically_increasing_id().alias(ORDER),
-            "value",
-            F.lit(whole).alias(MULTILINE),
-        )
-        lines = text if lines is None else lines.unionByName(text)
-    assert lines is not None
-    return lines
+    """The delivered files' lines, in one read: ``_file`` (the source key), ``_order`` (file
+    order), ``value``, ``_multiline`` (read whole by ingest, not in splits)."""
+    paths = {spark_source_path(ctx.storage, r.source_key, f"{stage}/aliases/{n}"): r for n, r in enumerate(records)}
+    text = ctx.spark.read.text(list(paths))
+    # Spark names each file as it resolved it (the form of _metadata.file_path); match by the
+    # lake key (or alias) it ends with, the longest first.
+    tails = sorted(((_relative(ctx, p.replace("\\", "")), r) for p, r in paths.items()), key=lambda t: -len(t[0]))
+    names: list[Column] = []
+    whole: list[Column] = []
+    for resolved in text.inputFiles():
+        plain = unquote(resolved)
+        record = next((r for tail, r in tails if plain.endswith(tail)), None)
+        if record is None:
+            raise EtlError(f"receipts: Spark read {resolved}, which is none of the files asked for")
+        bare = re.sub(_SCHEME, "", resolved)  # file:/x and file:///x alike
+        names += [F.lit(bare), F.lit(record.source_key)]
+        whole += [F.lit(bare), F.lit(not record.read_in_splits)]
+    path = F.regexp_replace(F.col("_metadata.file_path"), _SCHEME, "")
+    return text.select(
+        F.element_at(F.create_map(*names), path).alias(FILE),
+        F.monotonically_increasing_id().alias(ORDER),
+        "value",
+        F.element_at(F.create_map(*whole), path).alias(MULTILINE),
+    )
+
+
+def _relative(ctx: RunContext, uri: str) -> str:
+    """The lake key a storage URI names, as a path suffix (with its leading slash)."""
+    root = ctx.storage.uri("").rstrip("/")
+    return "/" + uri[len(root) :].lstrip("/") if uri.startswith(root) else uri
 
 
 def _reasons_by_file(rows: DataFrame) -> dict[str, list[dict[str, Any]]]:
@@ -209,15 +222,17 @@ def _reasons_by_file(rows: DataFrame) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def _publish_rows(ctx: RunContext, record: FileRecord, stage: str, reasons: list[dict[str, Any]]) -> None:
+def _publish_rows(
+    ctx: RunContext, record: FileRecord, staged: dict[str, dict[str, list[str]]], reasons: list[dict[str, Any]]
+) -> None:
     """Move one file's staged rows to its receipt, complete its summary, clear its flag."""
     keys = receipt_keys(ctx.dataset, record.source_key)
     fid = file_id(record.source_key)
-    for kind, ext in (("json", ".json"), ("csv", ".csv")):
-        staged = staged_files(ctx.storage, f"{stage}/{kind}", ext).get(f"_id={fid}", [])
-        if len(staged) != 1:
-            raise EtlError(f"{record.source_key}: expected one staged receipt {kind} file, found {len(staged)}")
-        ctx.storage.move(staged[0], keys[kind])
+    for kind in ("json", "csv"):
+        found = staged[kind].get(f"_id={fid}", [])
+        if len(found) != 1:
+            raise EtlError(f"{record.source_key}: expected one staged receipt {kind} file, found {len(found)}")
+        ctx.storage.move(found[0], keys[kind])
     ctx.storage.write_text(keys["summary"], json.dumps(summary(record, reasons), indent=2))
     try:
         ctx.ledger.save_file(record.evolve(receipt_owed=False), expected=record)
