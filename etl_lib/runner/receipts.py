@@ -164,7 +164,9 @@ def _receipt_rows(ctx: RunContext, records: list[FileRecord], stage: str) -> Dat
     rejected = ctx.spark.read.schema(_REJECTED).json(outputs).withColumnRenamed("_source_file", FILE)
     values = F.array_join(F.map_values(F.col("_raw")), source.delimiter)
     if ascii_compatible(source.encoding):
-        found = rejected_lines(numbered_lines(_raw_lines(ctx, records, stage), source.quote, source.header), rejected)
+        lines = _raw_lines(ctx, records, stage)
+        numbered = numbered_lines(lines, source.quote, source.header)
+        found = rejected_lines(numbered, lines, rejected, sum(r.rows_rejected for r in records))
     else:  # UTF-16 and the like: Spark's text reader cannot split the lines; no line numbers
         found = rejected.withColumn("_line", F.lit(None).cast("long")).withColumn("_raw_line", F.lit(None))
     delivered = F.coalesce(F.col("_corrupt_record"), F.col("_raw_line") if as_text else values, values)

@@ -22,39 +22,51 @@ FILE, ORDER, LINE, RECORD, VALUE, MULTILINE = "_file", "_order", "_line", "_reco
 
 def numbered_lines(lines: DataFrame, quote: str, header: bool) -> DataFrame:
     """Lines of one or more files (``_file``; ``_order`` sorts a file's lines in file order;
-    ``value``; ``_multiline``: the file was read with ``multiLine``) -> plus ``_line``
-    (1-based) and ``_record``: the CSV record the line is part of, numbered like
+    ``value``; ``_multiline``: the file was read with ``multiLine``) -> ``_file``, ``_order``,
+    ``_line`` (1-based) and ``_record``: the CSV record the line is part of, numbered like
     ``_source_row`` (1 = the first data record; the header is 0), or null for a line
     between records that the reader skipped: an empty line with ``multiLine``; otherwise
-    a blank one (every character <= U+0020) or one starting with U+0000."""
+    a blank one (every character <= U+0020) or one starting with U+0000.
+
+    Only narrow columns are sorted (the lines' text stays behind: ``rejected_lines`` joins
+    it back for the few lines it needs)."""
     in_file = Window.partitionBy(FILE).orderBy(ORDER)
     before = in_file.rowsBetween(Window.unboundedPreceding, -1)
     upto = in_file.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     value = F.col(VALUE)
     quotes = F.length(value) - F.length(F.replace(value, F.lit(quote), F.lit("")))
-    inside = F.coalesce(F.sum(F.col("_quotes")).over(before), F.lit(0)) % 2 == 1
     # What Spark's CSV readers skip: univocity (multiLine) empty lines; the line-based reader
     # blank ones (all characters <= U+0020) and those starting with U+0000.
     blank = F.when(F.col(MULTILINE), value == "").otherwise(~value.rlike("[^\\x00-\\x20]") | value.startswith("\u0000"))
-    starts = (~F.col("_inside") & ~blank).cast("long")
+    inside = F.coalesce(F.sum(F.col("_quotes")).over(before), F.lit(0)) % 2 == 1
+    starts = (~F.col("_inside") & ~F.col("_blank")).cast("long")
     first = 1 if header else 0
+    narrow = lines.select(FILE, ORDER, (quotes % 2).cast("byte").alias("_quotes"), blank.alias("_blank"))
     return (
-        lines.withColumn("_quotes", quotes)
-        .withColumn("_inside", inside)
+        narrow.withColumn("_inside", inside)
         .withColumn(LINE, F.row_number().over(in_file))
         .withColumn("_starts", starts)
         .withColumn(RECORD, F.sum(F.col("_starts")).over(upto) - F.lit(first))
-        .withColumn(RECORD, F.when(F.col("_inside") | (F.col("_starts") == 1), F.col(RECORD)))
-        .drop("_quotes", "_inside", "_starts")
+        .select(FILE, ORDER, LINE, F.when(F.col("_inside") | (F.col("_starts") == 1), F.col(RECORD)).alias(RECORD))
     )
 
 
-def rejected_lines(numbered: DataFrame, rejected: DataFrame) -> DataFrame:
+BROADCAST_LINES = 2_000_000
+"""Up to this many rejected rows, the lines to fetch are broadcast (the text is not shuffled)."""
+
+
+def rejected_lines(numbered: DataFrame, lines: DataFrame, rejected: DataFrame, rejected_rows: int = 0) -> DataFrame:
     """``rejected`` (``_file``, ``_source_row``, ...) with ``_line``, the physical line its
-    record starts on, and ``_raw_line``, the record's lines as delivered (joined by ``\\n``)."""
+    record starts on, and ``_raw_line``, the record's lines as delivered (joined by ``\\n``):
+    ``numbered`` (from ``numbered_lines``) says which lines, ``lines`` their text.
+    ``rejected_rows``: how many rows ``rejected`` holds, when known (up to ``BROADCAST_LINES``
+    the lines wanted are broadcast to the text's scan instead of shuffling the text)."""
     wanted = rejected.select(F.col(FILE), F.col("_source_row").alias(RECORD)).distinct()
     parts = numbered.join(wanted, [FILE, RECORD], "left_semi")
-    by_record = parts.groupBy(FILE, RECORD).agg(
+    if 0 < rejected_rows <= BROADCAST_LINES:
+        parts = F.broadcast(parts)
+    text = lines.select(FILE, ORDER, VALUE).join(parts, [FILE, ORDER])
+    by_record = text.groupBy(FILE, RECORD).agg(
         F.min(LINE).alias(LINE),
         F.concat_ws("\n", F.transform(F.sort_array(F.collect_list(F.struct(LINE, VALUE))), lambda x: x[VALUE])).alias(
             "_raw_line"

@@ -41,7 +41,8 @@ def csv_ids(spark, path: Path, multiline: bool) -> list[str]:  # type: ignore[no
 def test_lines_and_records_follow_the_multiline_reader(spark, tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     path.write_text(TEXT)
-    numbered = numbered_lines(lines_of(spark, path, True), '"', header=True)
+    lines = lines_of(spark, path, True)
+    numbered = numbered_lines(lines, '"', header=True)
     got = [(r["_line"], r["_record"]) for r in numbered.orderBy("_line").collect()]
     # univocity skips the empty line but takes the line of spaces for a record.
     assert got == [(1, 0), (2, 1), (3, 2), (4, 2), (5, 2), (6, None), (7, 3), (8, 4), (9, 5)]
@@ -49,7 +50,9 @@ def test_lines_and_records_follow_the_multiline_reader(spark, tmp_path: Path) ->
 
     file = str(numbered.first()["_file"])
     rejected = spark.createDataFrame([(file, 2), (file, 5)], "_file string, _source_row long")
-    found = {r["_source_row"]: (r["_line"], r["_raw_line"]) for r in rejected_lines(numbered, rejected).collect()}
+    found = {
+        r["_source_row"]: (r["_line"], r["_raw_line"]) for r in rejected_lines(numbered, lines, rejected).collect()
+    }
     assert found == {2: (3, 'b,2,"two\n\nlines"'), 5: (9, "d,x,last")}
 
 
