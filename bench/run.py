@@ -234,15 +234,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
         else:
             lake = new_lake(work, f"held-{count}", held)
             bench.etl(f"etl_lib: {count} earlier file(s) (not timed)", lake)
-        deliver(lake, new)
-        result = bench.etl(f"etl_lib one new file after {count}", lake)
-        everything = bench.duck(f"held-{count}-and-new", [*held, new])
-        expect = {
-            **{c: new_only.get(c) for c in ("rows_in", "valid", "rejected")},
-            "analytics": everything.get("analytics"),
-        }
-        bench.add(f"etl_lib, 1 new daily file after {count} earlier", result, os.path.getsize(new), expect,
-                  ratio_to="etl_lib, 1 new daily file after 1 earlier" if count > 1 else None)  # fmt: skip
+        label = f"etl_lib, 1 new daily file after {count} earlier"
+        first = "etl_lib, 1 new daily file after 1 earlier" if count > 1 else None
+        one_new_file(bench, lake, held, new, new_only, f"held-{count}", label, first)
 
     # The worst case of plain Parquet: the new file re-sends rows of any earlier file, so it
     # changes every month (reported, not a target; see bench/README.md).
@@ -254,15 +248,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
         held = earlier[-count:]
         lake = new_lake(work, f"anywhere-{count}", held)
         bench.etl(f"etl_lib: {count} earlier file(s), {ANYWHERE} (not timed)", lake)
-        deliver(lake, new)
-        result = bench.etl(f"etl_lib one new file after {count}, {ANYWHERE}", lake)
-        everything = bench.duck(f"anywhere-{count}-and-new", [*held, new])
-        expect = {
-            **{c: new_only.get(c) for c in ("rows_in", "valid", "rejected")},
-            "analytics": everything.get("analytics"),
-        }
         label = f"etl_lib, 1 new daily file after {count} earlier, {ANYWHERE}"
-        bench.add(label, result, os.path.getsize(new), expect, ratio_to=first if count > 1 else None)
+        one_new_file(bench, lake, held, new, new_only, f"anywhere-{count}", label, first if count > 1 else None)
 
     # A big file without line breaks in values, read in splits: 2 cores, 1 core, a small heap.
     expect = bench.duck("flat", flat["paths"])
@@ -291,6 +278,28 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print_report(bench, requests, work)
     failed = [line for line in bench.lines if line["check"] not in ("ok", "no reference")]
     return 1 if failed or (requests and "error" in requests) else 0
+
+
+def one_new_file(
+    bench: Bench,
+    lake: Path,
+    held: list[str],
+    new: str,
+    new_only: dict[str, Any],
+    name: str,
+    label: str,
+    ratio_to: str | None,
+) -> None:
+    """Deliver ``new`` into ``lake`` (holding ``held``), time its run, check its counts: rows
+    in, valid and rejected of the new file, analytics-ready rows of all the lake's files."""
+    deliver(lake, new)
+    result = bench.etl(f"{label} (run)", lake)
+    everything = bench.duck(f"{name}-and-new", [*held, new])
+    expect = {
+        **{c: new_only.get(c) for c in ("rows_in", "valid", "rejected")},
+        "analytics": everything.get("analytics"),
+    }
+    bench.add(label, result, os.path.getsize(new), expect, ratio_to=ratio_to)
 
 
 def huge(args: argparse.Namespace, bench: Bench, work: Path, split_spec: str) -> None:

@@ -20,6 +20,15 @@ from etl_lib.errors import ConfigError, EtlError, SpecError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
+def _lake_options(command: argparse.ArgumentParser, json_help: str) -> None:
+    """The options of every command over one dataset of a lake: spec, lake, ledger, customer, json."""
+    command.add_argument("--spec", required=True, help="dataset spec (YAML)")
+    command.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    command.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
+    command.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
+    command.add_argument("--json", action="store_true", help=json_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="etl-lib", description="Spec-driven CSV pipelines on Spark and AWS Glue.")
@@ -48,36 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     plan = sub.add_parser("plan", help="say what run would do, and do nothing (no Spark needed)")
-    plan.add_argument("--spec", required=True, help="dataset spec (YAML)")
-    plan.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    _lake_options(plan, "print the plan as one JSON object")
     plan.add_argument("--stage", default="all", choices=["raw-to-processed", "processed-to-analytics", "all"])
     plan.add_argument("--source", nargs="+", metavar="FILE", help="only these raw files (key or path)")
-    plan.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
-    plan.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
-    plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
 
     reprocess = sub.add_parser(
         "reprocess", help="redo files from raw with the current spec (after a spec fix), through the same path"
     )
-    reprocess.add_argument("--spec", required=True, help="dataset spec (YAML)")
-    reprocess.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    _lake_options(reprocess, "print one JSON object")
     chosen = reprocess.add_argument_group("which files (one or more)")
     chosen.add_argument("--changed-spec", action="store_true", help="files processed with another spec version")
     chosen.add_argument("--file", nargs="+", action="extend", metavar="KEY", help="these raw files (key or name)")
     chosen.add_argument("--since", metavar="DATE", help="files delivered on or after DATE (YYYY-MM-DD[THH:MM], UTC)")
     reprocess.add_argument("--dry-run", action="store_true", help="print the plan and do nothing")
-    reprocess.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
-    reprocess.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id")
     reprocess.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
-    reprocess.add_argument("--json", action="store_true", help="print one JSON object")
 
     rejects = sub.add_parser("rejects", help="rejected rows by reason per file, with a few examples (no Spark)")
-    rejects.add_argument("--spec", required=True, help="dataset spec (YAML)")
-    rejects.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    _lake_options(rejects, "print JSON")
     rejects.add_argument("--file", nargs="+", action="extend", metavar="KEY", help="only these raw files")
-    rejects.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
-    rejects.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id")
-    rejects.add_argument("--json", action="store_true", help="print JSON")
 
     files = sub.add_parser(
         "files",
@@ -87,18 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     files.add_argument("action", nargs="?", default="list", choices=["list", "skip", "unskip", "force", "history"])
     files.add_argument("key", nargs="?", help="the raw file: its key, a path under the lake, or its name")
-    files.add_argument("--spec", required=True, help="dataset spec (YAML)")
-    files.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    _lake_options(files, "print JSON")
     files.add_argument("--status", choices=["new", "claimed", "processed", "published", "failed"])
     files.add_argument("--why", help="why the file is marked (kept in its history); required to mark")
     files.add_argument("--who", help="who marks it (default: $ETL_LIB_USER, else the login name)")
-    files.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
-    files.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
-    files.add_argument("--json", action="store_true", help="print JSON")
 
     compact = sub.add_parser("compact", help="rewrite analytics-ready partitions into files near a target size")
-    compact.add_argument("--spec", required=True, help="dataset spec (YAML)")
-    compact.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    _lake_options(compact, "print one JSON object with each partition's files")
     compact.add_argument(
         "--partition",
         nargs="+",
@@ -107,10 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these partitions (default: every partition whose file count is off)",
     )
     compact.add_argument("--target-mb", type=float, default=128.0, help="target file size in MB (default 128)")
-    compact.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
-    compact.add_argument("--json", action="store_true", help="print one JSON object with each partition's files")
     compact.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
-    compact.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
 
     demo = sub.add_parser("demo", help="run the sample bank data end to end and query it")
     demo.add_argument("--lake", default="./lake", help="lake folder to (re)create (default ./lake)")
