@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -39,13 +40,25 @@ from etl_lib.ledger.base import FileRecord
 from etl_lib.read.csv import ascii_compatible
 from etl_lib.read.source import spark_source_path
 from etl_lib.runner.context import RunContext
-from etl_lib.transform.receipt import FILE, MULTILINE, ORDER, numbered_lines, partner_problems, rejected_lines
+from etl_lib.transform.receipt import (
+    FILE,
+    MULTILINE,
+    ORDER,
+    PART,
+    LineLayout,
+    anchors,
+    line_stats,
+    partner_problems,
+    rejected_lines,
+    special_lines,
+    with_line_numbers,
+)
 from etl_lib.write.staging import file_id, staged_files
 
 log = logging.getLogger("etl_lib.receipts")
 
 _SCHEME = "^[A-Za-z][A-Za-z0-9+.-]*:/*"
-"""A URI's scheme and the slashes after it: Spark writes a file's path as file:/x in one place, file:///x in another."""
+"""A URI's scheme and the slashes after it."""
 _TEXT_ENCODINGS = {"utf-8", "ascii"}
 """Encodings whose raw text Spark's text reader decodes as delivered (others: values shown)."""
 _REJECTED = T.StructType(
@@ -113,27 +126,31 @@ def write_receipt_rows(ctx: RunContext, records: list[FileRecord]) -> None:
     if not records:
         return
     stage = ctx.staging_prefix("receipts")
+    kept: list[DataFrame] = []
     try:
-        rows = _receipt_rows(ctx, records, stage)
-        (
-            rows.repartition("_id")
-            .sortWithinPartitions("_id", "line", "record")  # the writer's own order by _id, then the file's
-            .write.mode("overwrite")
-            .partitionBy("_id")
-            .json(ctx.storage.uri(f"{stage}/json"))
-        )
-        written = ctx.spark.read.schema(_ROWS).json(ctx.storage.uri(f"{stage}/json"))
-        csv_rows = written.select(
-            "line", "record", F.array_join("problems", "; ").alias("problems"), "delivered", "_id"
-        ).sortWithinPartitions("_id", "line", "record")
-        (
-            csv_rows.write.mode("overwrite")
-            .partitionBy("_id")
-            .option("header", True)
-            .option("escape", '"')
-            .csv(ctx.storage.uri(f"{stage}/csv"))
-        )
-        reasons = _reasons_by_file(written)
+        # One writer per file (a file's rows in one partition), kept for the second format
+        # and the counts: the rejected rows of this run, small next to its data.
+        rows = _receipt_rows(ctx, records, stage, kept).repartition("_id").persist(StorageLevel.MEMORY_AND_DISK)
+        kept.append(rows)
+        in_order = ("_id", "line", "record")  # the writer's own order by _id, then the file's
+        try:
+            rows.sortWithinPartitions(*in_order).write.mode("overwrite").partitionBy("_id").json(
+                ctx.storage.uri(f"{stage}/json")
+            )
+            problems = F.array_join("problems", "; ").alias("problems")
+            (
+                rows.select("line", "record", problems, "delivered", "_id")
+                .sortWithinPartitions(*in_order)
+                .write.mode("overwrite")
+                .partitionBy("_id")
+                .option("header", True)
+                .option("escape", '"')
+                .csv(ctx.storage.uri(f"{stage}/csv"))
+            )
+            reasons = _reasons_by_file(rows)
+        finally:
+            for frame in kept:
+                frame.unpersist()
         staged = {kind: staged_files(ctx.storage, f"{stage}/{kind}", f".{kind}") for kind in ("json", "csv")}
         for record in records:
             _publish_rows(ctx, record, staged, reasons.get(file_id(record.source_key), []))
@@ -144,35 +161,29 @@ def write_receipt_rows(ctx: RunContext, records: list[FileRecord]) -> None:
             log.warning("could not clean %s: %s", stage, exc)
 
 
-_ROWS = T.StructType(
-    [
-        T.StructField("line", T.LongType()),
-        T.StructField("record", T.LongType()),
-        T.StructField("problems", T.ArrayType(T.StringType())),
-        T.StructField("rules", T.ArrayType(T.StringType())),
-        T.StructField("delivered", T.StringType()),
-        T.StructField("_id", T.StringType()),
-    ]
-)
-
-
-def _receipt_rows(ctx: RunContext, records: list[FileRecord], stage: str) -> DataFrame:
+def _receipt_rows(ctx: RunContext, records: list[FileRecord], stage: str, kept: list[DataFrame]) -> DataFrame:
+    """The receipt rows of ``records`` (``_id``: the file's id); frames it persists go to ``kept``."""
     spec = ctx.spec
     source = spec.source
     as_text = codecs.lookup(source.encoding).name in _TEXT_ENCODINGS
     outputs = [ctx.storage.uri(o) for r in records for o in r.outputs if o.startswith(f"{ctx.rejected_prefix()}/")]
-    rejected = ctx.spark.read.schema(_REJECTED).json(outputs).withColumnRenamed("_source_file", FILE)
+    numbers = F.create_map(*[x for n, r in enumerate(records) for x in (F.lit(r.source_key), F.lit(n))])
+    rejected = ctx.spark.read.schema(_REJECTED).json(outputs)
+    rejected = rejected.withColumn(FILE, F.element_at(numbers, F.col("_source_file")).cast("long"))
     values = F.array_join(F.map_values(F.col("_raw")), source.delimiter)
     if ascii_compatible(source.encoding):
         lines = _raw_lines(ctx, records, stage)
-        numbered = numbered_lines(lines, source.quote, source.header)
-        found = rejected_lines(numbered, lines, rejected, sum(r.rows_rejected for r in records))
+        stats = line_stats(lines, source.quote).persist(StorageLevel.MEMORY_AND_DISK)  # narrow, a few rows
+        kept.append(stats)
+        layout = LineLayout.of(stats)
+        found = anchors(special_lines(stats, layout), layout, source.header) if layout.specials else None
+        rows = sum(r.rows_rejected for r in records)
+        found_lines = rejected_lines(rejected, with_line_numbers(lines, layout), found, source.header, rows)
     else:  # UTF-16 and the like: Spark's text reader cannot split the lines; no line numbers
-        found = rejected.withColumn("_line", F.lit(None).cast("long")).withColumn("_raw_line", F.lit(None))
+        found_lines = rejected.withColumn("_line", F.lit(None).cast("long")).withColumn("_raw_line", F.lit(None))
     delivered = F.coalesce(F.col("_corrupt_record"), F.col("_raw_line") if as_text else values, values)
-    ids = F.create_map(*[x for r in records for x in (F.lit(r.source_key), F.lit(file_id(r.source_key)))])
-    return found.select(
-        F.col(FILE),
+    ids = F.create_map(*[x for n, r in enumerate(records) for x in (F.lit(n), F.lit(file_id(r.source_key)))])
+    return found_lines.select(
         F.element_at(ids, F.col(FILE)).alias("_id"),
         F.col("_line").alias("line"),
         F.col("_source_row").alias("record"),
@@ -183,30 +194,49 @@ def _receipt_rows(ctx: RunContext, records: list[FileRecord], stage: str) -> Dat
 
 
 def _raw_lines(ctx: RunContext, records: list[FileRecord], stage: str) -> DataFrame:
-    """The delivered files' lines, in one read: ``_file`` (the source key), ``_order`` (file
-    order), ``value``, ``_multiline`` (read whole by ingest, not in splits)."""
-    paths = {spark_source_path(ctx.storage, r.source_key, f"{stage}/aliases/{n}"): r for n, r in enumerate(records)}
+    """The delivered files' lines, in one read: ``_file`` (the file's index in ``records``),
+    ``_part`` (the read partition), ``_order`` (increasing in file order), ``value``,
+    ``_multiline`` (read whole by ingest, not in splits)."""
+    paths = {spark_source_path(ctx.storage, r.source_key, f"{stage}/aliases/{n}"): n for n, r in enumerate(records)}
     text = ctx.spark.read.text(list(paths))
     # Spark names each file as it resolved it (the form of _metadata.file_path); match by the
     # lake key (or alias) it ends with, the longest first.
-    tails = sorted(((_relative(ctx, p.replace("\\", "")), r) for p, r in paths.items()), key=lambda t: -len(t[0]))
-    names: list[Column] = []
-    whole: list[Column] = []
+    tails = sorted(((_relative(ctx, p.replace("\\", "")), n) for p, n in paths.items()), key=lambda t: -len(t[0]))
+    names: dict[str, int] = {}
+    whole: dict[str, bool] = {}
     for resolved in text.inputFiles():
         plain = unquote(resolved)
-        record = next((r for tail, r in tails if plain.endswith(tail)), None)
-        if record is None:
+        number = next((n for tail, n in tails if plain.endswith(tail)), None)
+        if number is None:
             raise EtlError(f"receipts: Spark read {resolved}, which is none of the files asked for")
-        bare = re.sub(_SCHEME, "", resolved)  # file:/x and file:///x alike
-        names += [F.lit(bare), F.lit(record.source_key)]
-        whole += [F.lit(bare), F.lit(not record.read_in_splits)]
-    path = F.regexp_replace(F.col("_metadata.file_path"), _SCHEME, "")
+        for form in _path_forms(resolved):
+            names[form] = number
+            whole[form] = not records[number].read_in_splits
+    path = F.col("_metadata.file_path")
+    unknown = F.raise_error(
+        F.concat(F.lit("receipts: Spark named a file in a form none of the files asked for has: "), path)
+    )
     return text.select(
-        F.element_at(F.create_map(*names), path).alias(FILE),
+        F.coalesce(F.element_at(_literal_map(names), path).cast("long"), unknown.cast("long")).alias(FILE),
+        F.spark_partition_id().cast("long").alias(PART),
         F.monotonically_increasing_id().alias(ORDER),
         "value",
-        F.element_at(F.create_map(*whole), path).alias(MULTILINE),
+        F.element_at(_literal_map(whole), path).alias(MULTILINE),
     )
+
+
+def _path_forms(uri: str) -> list[str]:
+    """The forms Spark gives one file's path in: ``file:/x`` in one place, ``file:///x`` in
+    another (a map lookup per line, cheaper than normalising every line's path)."""
+    scheme = re.match(_SCHEME, uri)
+    if scheme is None:
+        return [uri]
+    name, bare = scheme.group(0).rstrip("/"), uri[scheme.end() :]
+    return list(dict.fromkeys([uri, f"{name}/{bare}", f"{name}//{bare}", f"{name}///{bare}"]))
+
+
+def _literal_map(values: dict[str, Any]) -> Column:
+    return F.create_map(*[F.lit(x) for item in values.items() for x in item])
 
 
 def _relative(ctx: RunContext, uri: str) -> str:

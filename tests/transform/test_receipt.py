@@ -8,7 +8,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from etl_lib.spec.load import parse_spec
-from etl_lib.transform.receipt import numbered_lines, partner_problems, rejected_lines
+from etl_lib.transform.receipt import (
+    LineLayout,
+    anchors,
+    line_stats,
+    partner_problems,
+    rejected_lines,
+    special_lines,
+    with_line_numbers,
+)
 
 TEXT = (
     "id,amount,note\n"  # 1: header
@@ -23,14 +31,29 @@ TEXT = (
 )
 
 
-def lines_of(spark, path: Path, multiline: bool):  # type: ignore[no-untyped-def]
-    frame = spark.read.text(str(path))
-    return frame.select(
-        F.col("_metadata.file_path").alias("_file"),
+def lines_of(spark, paths: list[Path], multiline: bool):  # type: ignore[no-untyped-def]
+    """The lines of ``paths`` as the runner reads them (``_file``: the path's index) and their layout."""
+    names = F.create_map(*[x for n, p in enumerate(paths) for x in (F.lit(p.resolve().as_uri()), F.lit(n))])
+    path = F.regexp_replace(F.col("_metadata.file_path"), "^file:/*", "file:///")
+    frame = spark.read.text([str(p) for p in paths]).select(
+        F.element_at(names, path).cast("long").alias("_file"),
+        F.spark_partition_id().cast("long").alias("_part"),
         F.monotonically_increasing_id().alias("_order"),
         "value",
         F.lit(multiline).alias("_multiline"),
     )
+    stats = line_stats(frame, '"')
+    layout = LineLayout.of(stats)
+    return with_line_numbers(frame, layout), layout, stats
+
+
+def records_found(spark, paths: list[Path], multiline: bool, asked: list[tuple[int, int]]) -> dict:  # type: ignore[no-untyped-def]
+    """{(file, record): (first line, text as delivered)} for the records asked."""
+    lines, layout, stats = lines_of(spark, paths, multiline)
+    found = anchors(special_lines(stats, layout), layout, header=True) if layout.specials else None
+    rejected = spark.createDataFrame(asked, "_file long, _source_row long")
+    rows = rejected_lines(rejected, lines, found, True, len(asked)).collect()
+    return {(r["_file"], r["_source_row"]): (r["_line"], r["_raw_line"]) for r in rows}
 
 
 def csv_ids(spark, path: Path, multiline: bool) -> list[str]:  # type: ignore[no-untyped-def]
@@ -38,31 +61,70 @@ def csv_ids(spark, path: Path, multiline: bool) -> list[str]:  # type: ignore[no
     return [r["id"] for r in reader.csv(str(path)).collect()]
 
 
-def test_lines_and_records_follow_the_multiline_reader(spark, tmp_path: Path) -> None:
-    path = tmp_path / "f.csv"
+def test_lines_of_records_follow_the_multiline_reader(spark, tmp_path: Path) -> None:
+    path, plain = tmp_path / "f.csv", tmp_path / "plain.csv"
     path.write_text(TEXT)
-    lines = lines_of(spark, path, True)
-    numbered = numbered_lines(lines, '"', header=True)
-    got = [(r["_line"], r["_record"]) for r in numbered.orderBy("_line").collect()]
+    plain.write_text("id,amount\na,1\nb,2\nc,3\n")
     # univocity skips the empty line but takes the line of spaces for a record.
-    assert got == [(1, 0), (2, 1), (3, 2), (4, 2), (5, 2), (6, None), (7, 3), (8, 4), (9, 5)]
     assert csv_ids(spark, path, True) == ["a", "b", "c", "   ", "d"]
-
-    file = str(numbered.first()["_file"])
-    rejected = spark.createDataFrame([(file, 2), (file, 5)], "_file string, _source_row long")
-    found = {
-        r["_source_row"]: (r["_line"], r["_raw_line"]) for r in rejected_lines(numbered, lines, rejected).collect()
+    asked = [(0, n) for n in range(1, 6)] + [(1, 3)]
+    assert records_found(spark, [path, plain], True, asked) == {
+        (0, 1): (2, "a,1,plain"),
+        (0, 2): (3, 'b,2,"two\n\nlines"'),
+        (0, 3): (7, 'c,3,"say ""hi"""'),
+        (0, 4): (8, "   "),
+        (0, 5): (9, "d,x,last"),
+        (1, 3): (4, "c,3"),
     }
-    assert found == {2: (3, 'b,2,"two\n\nlines"'), 5: (9, "d,x,last")}
 
 
-def test_lines_and_records_follow_the_line_based_reader(spark, tmp_path: Path) -> None:
+def test_lines_of_records_follow_the_line_based_reader(spark, tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     path.write_text("id,amount\na,1\n\n   \nb,2\n\tc,3\n")
-    numbered = numbered_lines(lines_of(spark, path, False), '"', header=True)
-    got = [(r["_line"], r["_record"]) for r in numbered.orderBy("_line").collect()]
-    assert got == [(1, 0), (2, 1), (3, None), (4, None), (5, 2), (6, 3)]
     assert csv_ids(spark, path, False) == ["a", "b", "\tc"]
+    assert records_found(spark, [path], False, [(0, 1), (0, 2), (0, 3)]) == {
+        (0, 1): (2, "a,1"),
+        (0, 2): (5, "b,2"),
+        (0, 3): (6, "\tc,3"),
+    }
+
+
+def test_records_after_many_multi_line_values(spark, tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    rows = [f'r{n},"note\n\n{n}"' if n % 3 == 0 else f"r{n},{n}" for n in range(1, 301)]
+    path.write_text("\n\nid,note\n" + "\n".join(rows) + "\n")  # empty lines before the header: skipped
+    ids = csv_ids(spark, path, True)
+    assert ids[:3] == ["r1", "r2", "r3"] and len(ids) == 300
+    asked = [(0, n) for n in (1, 2, 3, 4, 299, 300)]
+    found = records_found(spark, [path], True, asked)
+    line = {0: 3}  # the header's line
+    for n in range(1, 301):
+        line[n] = line[n - 1] + (3 if (n - 1) % 3 == 0 and n > 1 else 1)
+    assert found == {(0, n): (line[n], rows[n - 1]) for _, n in asked}
+
+
+def test_line_numbers_span_the_partitions_of_a_split_file(spark, tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    rows = [f"r{n},{n}" for n in range(1, 20001)]
+    rows[14999] = 'r15000,"x""y"'  # doubled quotes: plain
+    rows[17999] = 'r18000,"two\nlines"'
+    path.write_text("id,amount\n" + "\n".join(rows) + "\n\n")  # a blank line at the end
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "40000")
+    try:
+        layout = lines_of(spark, [path], True)[1]
+        found = records_found(spark, [path], True, [(0, n) for n in (1, 9999, 15000, 18000, 18001, 20000)])
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    assert len(layout.bases) > 3 and layout.specials == 3
+    assert found == {
+        (0, 1): (2, "r1,1"),
+        (0, 9999): (10000, "r9999,9999"),
+        (0, 15000): (15001, 'r15000,"x""y"'),
+        (0, 18000): (18001, 'r18000,"two\nlines"'),
+        (0, 18001): (18003, "r18001,18001"),
+        (0, 20000): (20002, "r20000,20000"),
+    }
 
 
 def test_reasons_in_a_partners_words(spark) -> None:
