@@ -206,7 +206,7 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
         replaces_previous=bool(previous and previous.outputs) or claimed.replaces_previous,
         error=None,
         warnings=tuple(staged.warnings),
-        receipt_owed=staged.rows_in > staged.rows_valid,
+        receipt_owed=ctx.spec.receipts and staged.rows_in > staged.rows_valid,
         read_in_splits=staged.in_splits,
     )
     write_summary(ctx, done)  # replaced with the file's other outputs; its rows follow (receipts)

@@ -26,6 +26,7 @@ import json
 import logging
 import posixpath
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -41,17 +42,23 @@ from etl_lib.read.csv import ascii_compatible
 from etl_lib.read.source import spark_source_path
 from etl_lib.runner.context import RunContext
 from etl_lib.transform.receipt import (
+    ANCHOR,
     FILE,
+    LINE,
     MULTILINE,
     ORDER,
     PART,
+    RECORD,
     LineLayout,
     anchors,
     line_stats,
     partner_problems,
-    rejected_lines,
+    records_counted,
     special_lines,
+    whole_records,
     with_line_numbers,
+    with_spans,
+    with_text,
 )
 from etl_lib.write.staging import file_id, staged_files
 
@@ -111,6 +118,9 @@ def write_summary(ctx: RunContext, record: FileRecord) -> None:
     """Replace a file's receipt with its summary (the rows of an earlier version go): called
     with the file's other outputs, before its outcome is recorded."""
     keys = receipt_keys(ctx.dataset, record.source_key)
+    if not ctx.spec.receipts:  # off: an earlier receipt would describe outputs that are gone
+        ctx.storage.delete(list(keys.values()))
+        return
     ctx.storage.delete([keys["csv"], keys["json"]])
     ctx.storage.write_text(keys["summary"], json.dumps(summary(record), indent=2))
 
@@ -128,67 +138,127 @@ def write_receipt_rows(ctx: RunContext, records: list[FileRecord]) -> None:
     stage = ctx.staging_prefix("receipts")
     kept: list[DataFrame] = []
     try:
-        # One writer per file (a file's rows in one partition), kept for the second format
-        # and the counts: the rejected rows of this run, small next to its data.
-        rows = _receipt_rows(ctx, records, stage, kept).repartition("_id").persist(StorageLevel.MEMORY_AND_DISK)
+        rows = _receipt_rows(ctx, records, stage, kept).persist(StorageLevel.MEMORY_AND_DISK)  # for the counts
         kept.append(rows)
-        in_order = ("_id", "line", "record")  # the writer's own order by _id, then the file's
-        try:
-            rows.sortWithinPartitions(*in_order).write.mode("overwrite").partitionBy("_id").json(
-                ctx.storage.uri(f"{stage}/json")
-            )
-            problems = F.array_join("problems", "; ").alias("problems")
-            (
-                rows.select("line", "record", problems, "delivered", "_id")
-                .sortWithinPartitions(*in_order)
-                .write.mode("overwrite")
-                .partitionBy("_id")
-                .option("header", True)
-                .option("escape", '"')
-                .csv(ctx.storage.uri(f"{stage}/csv"))
-            )
-            reasons = _reasons_by_file(rows)
-        finally:
-            for frame in kept:
-                frame.unpersist()
-        staged = {kind: staged_files(ctx.storage, f"{stage}/{kind}", f".{kind}") for kind in ("json", "csv")}
+        # Both formats in one write, as text: one file per receipt and format (a file's rows
+        # are in one partition), the CSV header first.
+        texts = rows.select("_id", "line", "record", F.explode(_texts()).alias("_t")).where(
+            F.col("_t.text").isNotNull()
+        )
+        (
+            texts.select("_id", "_t.format", "line", "record", "_t.text")
+            .sortWithinPartitions("_id", "format", F.col("record") > 0, "line", "record")
+            .select("_id", "format", "text")
+            .write.mode("overwrite")
+            .partitionBy("_id", "format")
+            .text(ctx.storage.uri(stage))
+        )
+        reasons, written = _reasons_by_file(rows)
+        staged = staged_files(ctx.storage, stage, ".txt")
         for record in records:
-            _publish_rows(ctx, record, staged, reasons.get(file_id(record.source_key), []))
+            fid = file_id(record.source_key)
+            if written.get(fid, 0) != record.rows_rejected:  # the ledger's count, from the same run
+                log.error(
+                    "receipt of %s: %d rows for %d rejected; left owed",
+                    record.source_key,
+                    written.get(fid, 0),
+                    record.rows_rejected,
+                )
+                continue
+            _publish_rows(ctx, record, staged, reasons.get(fid, []))
     finally:
+        for frame in kept:
+            frame.unpersist()
         try:
             ctx.storage.delete_prefix(stage)
         except EtlError as exc:  # garbage a later run removes
             log.warning("could not clean %s: %s", stage, exc)
 
 
+CSV_COLUMNS = ("line", "record", "problems", "delivered")
+"""The columns of a receipt's CSV (its JSON has ``rules`` too: the rules as the spec says them)."""
+
+
+def _texts() -> Column:
+    """A receipt row as its JSON line and its CSV line (record 0: the CSV header alone)."""
+    header = F.col("record") == 0
+    json_line = F.to_json(F.struct("line", "record", "problems", "rules", "delivered"))
+    csv_line = F.to_csv(
+        F.struct("line", "record", F.array_join("problems", "; ").alias("problems"), "delivered"),
+        {"escape": '"', "quote": '"'},
+    )
+    return F.array(
+        F.struct(F.lit("json").alias("format"), F.when(~header, json_line).alias("text")),
+        F.struct(
+            F.lit("csv").alias("format"), F.when(header, F.lit(",".join(CSV_COLUMNS))).otherwise(csv_line).alias("text")
+        ),
+    )
+
+
 def _receipt_rows(ctx: RunContext, records: list[FileRecord], stage: str, kept: list[DataFrame]) -> DataFrame:
-    """The receipt rows of ``records`` (``_id``: the file's id); frames it persists go to ``kept``."""
+    """The receipt rows of ``records``, partitioned by ``_id`` (the file's id), and a row with
+    record 0 per file (for the CSV header); frames it persists go to ``kept``."""
     spec = ctx.spec
     source = spec.source
-    as_text = codecs.lookup(source.encoding).name in _TEXT_ENCODINGS
     outputs = [ctx.storage.uri(o) for r in records for o in r.outputs if o.startswith(f"{ctx.rejected_prefix()}/")]
-    numbers = F.create_map(*[x for n, r in enumerate(records) for x in (F.lit(r.source_key), F.lit(n))])
+    numbers = _literal_map({r.source_key: n for n, r in enumerate(records)})
+    ids = _literal_map({n: file_id(r.source_key) for n, r in enumerate(records)})
     rejected = ctx.spark.read.schema(_REJECTED).json(outputs)
-    rejected = rejected.withColumn(FILE, F.element_at(numbers, F.col("_source_file")).cast("long"))
-    values = F.array_join(F.map_values(F.col("_raw")), source.delimiter)
-    if ascii_compatible(source.encoding):
-        lines = _raw_lines(ctx, records, stage)
-        stats = line_stats(lines, source.quote).persist(StorageLevel.MEMORY_AND_DISK)  # narrow, a few rows
-        kept.append(stats)
-        layout = LineLayout.of(stats)
-        found = anchors(special_lines(stats, layout), layout, source.header) if layout.specials else None
-        rows = sum(r.rows_rejected for r in records)
-        found_lines = rejected_lines(rejected, with_line_numbers(lines, layout), found, source.header, rows)
-    else:  # UTF-16 and the like: Spark's text reader cannot split the lines; no line numbers
-        found_lines = rejected.withColumn("_line", F.lit(None).cast("long")).withColumn("_raw_line", F.lit(None))
-    delivered = F.coalesce(F.col("_corrupt_record"), F.col("_raw_line") if as_text else values, values)
-    ids = F.create_map(*[x for n, r in enumerate(records) for x in (F.lit(n), F.lit(file_id(r.source_key)))])
-    return found_lines.select(
-        F.element_at(ids, F.col(FILE)).alias("_id"),
-        F.col("_line").alias("line"),
-        F.col("_source_row").alias("record"),
+    file = F.element_at(numbers, F.col("_source_file")).cast("long")
+    rows = rejected.select(
+        F.element_at(ids, file).alias("_id"),
+        file.alias(FILE),
+        F.col("_source_row").alias(RECORD),
         partner_problems(spec, F.col("_raw")).alias("problems"),
         F.col("_reasons").alias("rules"),
+        F.col("_corrupt_record"),
+        F.array_join(F.map_values(F.col("_raw")), source.delimiter).alias("_values"),
+    )
+    if ascii_compatible(source.encoding):
+        lines = _raw_lines(ctx, records, stage)
+        stats = line_stats(lines, source.quote)
+        layout = LineLayout.of(stats)  # one pass over the text
+        found: DataFrame | None = None
+        counted = {f: n - (1 if source.header else 0) for f, n in layout.lines.items()}
+        if layout.special_lines is not None and layout.specials:  # the usual: a few special lines
+            rows_found = layout.anchors(source.header)
+            found = ctx.spark.createDataFrame(rows_found, ANCHOR)
+            counted = dict.fromkeys(layout.files, 0)
+            for number, _, end, _, _ in rows_found:
+                counted[number] = max(counted[number], end)
+        elif layout.specials:  # too many for the driver: Spark works the anchors out (a second pass)
+            found = anchors(special_lines(stats, layout), layout, source.header).persist(StorageLevel.MEMORY_AND_DISK)
+            kept.append(found)
+            counted = {row[FILE]: row["_records"] for row in records_counted(found).collect()}  # a row per file
+        known = [n for n, r in enumerate(records) if counted.get(n) == r.rows_in]
+        for n, record in enumerate(records):
+            if n not in known:
+                log.warning(
+                    "receipt of %s: its lines hold %s records, Spark's reader found %d (a quote inside an unquoted "
+                    "value?); its rows are given without line numbers",
+                    record.source_key,
+                    counted.get(n),
+                    record.rows_in,
+                )
+        spanned = with_spans(rows, found, source.header, known)
+        per_line = with_text(spanned, with_line_numbers(lines, layout), sum(r.rows_rejected for r in records))
+    else:  # UTF-16 and the like: Spark's text reader cannot split the lines; no line numbers
+        per_line = rows.withColumn(LINE, F.lit(None).cast("long")).withColumn("value", F.lit(None).cast("string"))
+    headers = ctx.spark.createDataFrame(
+        [(file_id(r.source_key), n, 0) for n, r in enumerate(records)], f"_id string, {FILE} long, {RECORD} long"
+    )
+    carried = ["problems", "rules", "_corrupt_record", "_values"]
+    all_rows = per_line.unionByName(headers, allowMissingColumns=True)
+    grouped = whole_records(all_rows.repartition("_id"), ["_id", FILE, RECORD], carried)
+    as_text = codecs.lookup(source.encoding).name in _TEXT_ENCODINGS
+    values = F.col("_values")
+    delivered = F.coalesce(F.col("_corrupt_record"), F.col("_raw_line") if as_text else values, values)
+    return grouped.select(
+        F.col("_id"),
+        F.col(LINE).alias("line"),
+        F.col(RECORD).alias("record"),
+        F.col("problems"),
+        F.col("rules"),
         delivered.alias("delivered"),
     )
 
@@ -235,7 +305,7 @@ def _path_forms(uri: str) -> list[str]:
     return list(dict.fromkeys([uri, f"{name}/{bare}", f"{name}//{bare}", f"{name}///{bare}"]))
 
 
-def _literal_map(values: dict[str, Any]) -> Column:
+def _literal_map(values: Mapping[Any, Any]) -> Column:
     return F.create_map(*[F.lit(x) for item in values.items() for x in item])
 
 
@@ -245,23 +315,29 @@ def _relative(ctx: RunContext, uri: str) -> str:
     return "/" + uri[len(root) :].lstrip("/") if uri.startswith(root) else uri
 
 
-def _reasons_by_file(rows: DataFrame) -> dict[str, list[dict[str, Any]]]:
-    """Rows per rule and file (a row counts under every rule it failed): a few rows per file."""
-    counted = rows.select("_id", F.explode("rules").alias("rule")).groupBy("_id", "rule").count()
+def _reasons_by_file(rows: DataFrame) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Rows per rule and file (a row counts under every rule it failed), and rows per file,
+    in one aggregation (a null rule per row counts the rows): a few rows per file."""
+    rules = F.explode(F.concat(F.array(F.lit(None).cast("string")), F.col("rules"))).alias("rule")
+    counted = rows.where(F.col("record") > 0).select("_id", rules).groupBy("_id", "rule").count()
     found: dict[str, list[dict[str, Any]]] = {}
+    written: dict[str, int] = {}
     for row in counted.orderBy("_id", F.desc("count"), "rule").collect():  # files x rules: small
-        found.setdefault(row["_id"], []).append({"rule": row["rule"], "rows": row["count"]})
-    return found
+        if row["rule"] is None:
+            written[row["_id"]] = row["count"]
+        else:
+            found.setdefault(row["_id"], []).append({"rule": row["rule"], "rows": row["count"]})
+    return found, written
 
 
 def _publish_rows(
-    ctx: RunContext, record: FileRecord, staged: dict[str, dict[str, list[str]]], reasons: list[dict[str, Any]]
+    ctx: RunContext, record: FileRecord, staged: dict[str, list[str]], reasons: list[dict[str, Any]]
 ) -> None:
     """Move one file's staged rows to its receipt, complete its summary, clear its flag."""
     keys = receipt_keys(ctx.dataset, record.source_key)
     fid = file_id(record.source_key)
     for kind in ("json", "csv"):
-        found = staged[kind].get(f"_id={fid}", [])
+        found = staged.get(f"_id={fid}/format={kind}", [])
         if len(found) != 1:
             raise EtlError(f"{record.source_key}: expected one staged receipt {kind} file, found {len(found)}")
         ctx.storage.move(found[0], keys[kind])

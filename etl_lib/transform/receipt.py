@@ -19,6 +19,7 @@ skips. Nothing sorts the lines:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Row, Window
@@ -70,6 +71,11 @@ def line_stats(lines: DataFrame, quote: str) -> DataFrame:
     )
 
 
+SPECIALS_ON_DRIVER = 20_000
+"""Up to this many special lines in a read partition, they come to the driver with the layout
+and the anchors are worked out there; more, and Spark works them out (``anchors``)."""
+
+
 @dataclass(frozen=True)
 class LineLayout:
     """Where each file's lines are in a read, from ``line_stats``."""
@@ -78,6 +84,16 @@ class LineLayout:
     """(file, partition, base): a line's number is its ``_order`` minus the base."""
     specials: int
     """Special lines in all the files (none: every record is one line, ``record + header``)."""
+    line_counts: tuple[tuple[int, int], ...] = ()
+    """(file, lines)."""
+    special_lines: tuple[tuple[int, int, bool, bool], ...] | None = ()
+    """(file, line, odd quotes, skipped), in file order; None when there were too many to
+    bring to the driver (``SPECIALS_ON_DRIVER``)."""
+
+    @property
+    def lines(self) -> dict[int, int]:
+        """The lines of each file."""
+        return dict(self.line_counts)
 
     @property
     def files(self) -> tuple[int, ...]:
@@ -85,27 +101,65 @@ class LineLayout:
         return tuple(dict.fromkeys(file for file, _, _ in self.bases))
 
     @staticmethod
-    def of(stats: DataFrame) -> LineLayout:
+    def of(stats: DataFrame, on_driver: int = SPECIALS_ON_DRIVER) -> LineLayout:
         """The layout of the files ``stats`` (``line_stats``) describe: one row per file and
-        read partition comes to the driver, without the special lines."""
-        rows = stats.select(FILE, PART, "_first", "_count", F.size("_specials").alias("_specials")).collect()
+        read partition comes to the driver, with up to ``on_driver`` special lines each."""
+        rows = stats.select(
+            FILE,
+            PART,
+            "_first",
+            "_count",
+            F.size("_specials").alias("_n"),
+            F.slice("_specials", 1, on_driver).alias("_s"),
+        ).collect()
         by_file: dict[int, list[Row]] = {}
         for row in rows:
             by_file.setdefault(row[FILE], []).append(row)
         bases: list[tuple[int, int, int]] = []
-        specials = 0
+        counts: list[tuple[int, int]] = []
+        specials: list[tuple[int, int, bool, bool]] = []
         for file, parts in sorted(by_file.items()):
             before = 0  # lines of the file in earlier partitions
             for part in sorted(parts, key=lambda r: r["_first"]):
-                bases.append((file, part[PART], part["_first"] - before - 1))
+                base = part["_first"] - before - 1
+                bases.append((file, part[PART], base))
                 before += part["_count"]
-                specials += part["_specials"]
-        return LineLayout(tuple(bases), specials)
+                specials += sorted((file, s[ORDER] - base, s["_odd"], s["_skip"]) for s in part["_s"])
+            counts.append((file, before))
+        total = sum(row["_n"] for row in rows)
+        return LineLayout(tuple(bases), total, tuple(counts), tuple(specials) if len(specials) == total else None)
 
     def line(self) -> Column:
         """A line's 1-based number in its file, from ``_file``, ``_part`` and ``_order``."""
         base = F.create_map(*[F.lit(x).cast("long") for f, p, b in self.bases for x in ((f << 32) | p, b)])
         return F.col(ORDER) - F.element_at(base, F.shiftleft(F.col(FILE), 32).bitwiseOR(F.col(PART)))
+
+    def anchors(self, header: bool) -> list[tuple[int, int, int, int, int | None]]:
+        """The ``ANCHOR`` rows, worked out from ``special_lines`` (which must be known): what
+        ``anchors`` does in Spark, line by line."""
+        if self.special_lines is None:
+            raise ValueError("the special lines were too many to bring to the driver")
+        first = 1 if header else 0
+        by_file: dict[int, list[tuple[int, bool, bool]]] = {file: [(0, False, False)] for file in self.files}
+        for file, line, odd, skip in self.special_lines:
+            by_file[file].append((line, odd, skip))
+        found: list[tuple[int, int, int, int, int | None]] = []
+        for file, events in by_file.items():
+            inside, opened, lost = False, 0, 0
+            for n, (line, odd, skip) in enumerate(events):
+                if odd and inside:  # closes the value opened on line `opened`
+                    record = opened - lost - first
+                    found.append((file, record, record, opened, line))
+                    lost += line - opened
+                elif skip and not inside:
+                    lost += 1
+                if odd:
+                    inside, opened = not inside, line if not inside else opened
+                end = events[n + 1][0] - 1 if n + 1 < len(events) else self.lines[file]
+                if not inside and end >= line + 1:  # a run of one-line records
+                    record = line + 1 - lost - first
+                    found.append((file, record, record + end - (line + 1), line + 1, None))
+        return found
 
 
 def with_line_numbers(lines: DataFrame, layout: LineLayout) -> DataFrame:
@@ -125,14 +179,14 @@ ANCHOR = T.StructType(
     [
         T.StructField(FILE, T.LongType()),
         T.StructField(RECORD, T.LongType()),
+        T.StructField("_end", T.LongType()),
         T.StructField(LINE, T.LongType()),
         T.StructField("_last", T.LongType()),
-        T.StructField("_until", T.LongType()),
     ]
 )
-"""An anchor: record ``_record`` starts on line ``_line``. A run of one-line records (``_last``
-null) goes on to line ``_until`` (null: the end of the file); a multi-line record ends on
-line ``_last``."""
+"""An anchor: records ``_record`` to ``_end`` start on line ``_line`` and those after it, one
+line each (``_last`` null), or record ``_record`` (= ``_end``) spans lines ``_line`` to
+``_last``."""
 
 
 def anchors(special: DataFrame, layout: LineLayout, header: bool) -> DataFrame:
@@ -166,89 +220,106 @@ def anchors(special: DataFrame, layout: LineLayout, header: bool) -> DataFrame:
     lost = F.col("_lost")
     closes = odd & inside  # the record that opened on line _opened ends here
     run_outside = inside == odd  # the plain lines after this one are outside a quoted value
-    until = F.col("_next") - 1
+    lines_in = F.element_at(
+        F.create_map(*[F.lit(x).cast("long") for item in layout.lines.items() for x in item]), F.col(FILE)
+    )
+    run_end = F.coalesce(F.col("_next") - 1, lines_in)  # the run's last line
 
-    def anchor(keep: Column, record: Column, first_line: Column, last: Column, run_until: Column) -> Column:
+    def anchor(keep: Column, record: Column, end: Column, first_line: Column, last: Column) -> Column:
         return F.struct(
             keep.alias("keep"),
             record.alias(RECORD),
+            end.alias("_end"),
             first_line.alias(LINE),
             last.cast("long").alias("_last"),
-            run_until.cast("long").alias("_until"),
         )
 
-    multi_line = anchor(closes, opened - (lost - (line - opened)) - first, opened, line, F.lit(None))
+    multi_record = opened - (lost - (line - opened)) - first
+    multi_line = anchor(closes, multi_record, multi_record, opened, line)
+    run_record = line + 1 - lost - first
     run = anchor(
-        run_outside & (F.col("_next").isNull() | (until >= line + 1)),
-        line + 1 - lost - first,
-        line + 1,
-        F.lit(None),
-        until,
+        run_outside & (run_end >= line + 1), run_record, run_record + run_end - (line + 1), line + 1, F.lit(None)
     )
     found = counted.select(FILE, F.explode(F.filter(F.array(multi_line, run), lambda a: a["keep"])).alias("_a"))
-    return found.select(FILE, *[F.col("_a")[c].alias(c) for c in (RECORD, LINE, "_last", "_until")])
+    return found.select(FILE, *[F.col("_a")[c].alias(c) for c in (RECORD, "_end", LINE, "_last")])
 
 
-BROADCAST_LINES = 2_000_000
-"""Up to this many rejected rows, the lines to fetch are broadcast (the text is not shuffled)."""
+def records_counted(found: DataFrame) -> DataFrame:
+    """``anchors`` -> ``_file``, ``_records``: the records the lines say each file holds (to
+    check against the records Spark's reader found)."""
+    return found.groupBy(FILE).agg(F.max("_end").alias("_records"))
 
 
-def rejected_lines(
-    rejected: DataFrame,
-    lines: DataFrame,
-    found: DataFrame | None,
-    header: bool,
-    rejected_rows: int = 0,
-) -> DataFrame:
-    """``rejected`` (``_file``, ``_source_row``, ...) with ``_line``, the physical line its
-    record starts on, and ``_raw_line``, the record's lines as delivered (joined by ``\\n``).
+BUCKET = 1024
+"""Records per bucket of the anchor lookup: a record is compared with the anchors of its bucket."""
 
-    ``lines``: numbered lines (``with_line_numbers``) with their text; ``found``: the
-    ``anchors`` of their special lines (None when there are none: every record is one line).
-    ``rejected_rows``: how many rows ``rejected`` holds, when known (up to
-    ``BROADCAST_LINES`` the lines wanted are broadcast to the text's scan instead of
-    shuffling the text)."""
-    records = rejected.select(F.col(FILE), F.col("_source_row").alias(RECORD))
+
+def with_spans(rows: DataFrame, found: DataFrame | None, header: bool, files: Iterable[int]) -> DataFrame:
+    """Rows (``_file``, ``_record``, ...) with ``_line`` and ``_last``: the first and last
+    lines of their record; null for the files not in ``files`` (whose lines are not known).
+
+    ``found``: the ``anchors`` of the files' special lines (None: there are none, every
+    record is one line). Each record is joined to the anchor that covers it, by file and
+    bucket of records (the anchors are broadcast: a few per bucket)."""
     first = 1 if header else 0
-    if found is None:  # every record is one line
-        spans = records.select(
-            FILE, RECORD, (F.col(RECORD) + first).alias(LINE), (F.col(RECORD) + first).alias("_last")
-        )
-    else:
-        spans = _find_anchors(records, found)
-    wanted = spans.select(FILE, RECORD, F.explode(F.sequence(LINE, "_last")).alias(LINE))
-    if 0 < rejected_rows <= BROADCAST_LINES:
-        wanted = F.broadcast(wanted)
-    text = lines.select(FILE, LINE, VALUE).join(wanted, [FILE, LINE])
-    by_record = text.groupBy(FILE, RECORD).agg(
-        F.min(LINE).alias(LINE),
-        F.concat_ws("\n", F.transform(F.sort_array(F.collect_list(F.struct(LINE, VALUE))), lambda x: x[VALUE])).alias(
-            "_raw_line"
-        ),
+    known = F.col(FILE).isin(*files)
+    record = F.col(RECORD)
+    if found is None:
+        line = F.when(known, record + first)
+        return rows.withColumn(LINE, line).withColumn("_last", line)
+    start, end = F.col(RECORD), F.col("_end")
+    buckets = found.select(
+        F.col(FILE).alias("_a_file"),
+        F.explode(F.sequence(F.floor(start / BUCKET), F.floor(end / BUCKET))).alias("_a_bucket"),
+        start.alias("_a_record"),
+        end.alias("_a_end"),
+        F.col(LINE).alias("_a_line"),
+        F.col("_last").alias("_a_last"),
     )
-    return rejected.join(by_record.withColumnRenamed(RECORD, "_source_row"), [FILE, "_source_row"], "left")
+    asked = rows.withColumn("_bucket", F.when(known, F.floor(record / BUCKET)))
+    covers = (
+        (F.col(FILE) == F.col("_a_file"))
+        & (F.col("_bucket") == F.col("_a_bucket"))
+        & record.between(F.col("_a_record"), F.col("_a_end"))
+    )
+    joined = asked.join(F.broadcast(buckets), covers, "left")
+    multi = F.col("_a_last").isNotNull()
+    line = F.when(multi, F.col("_a_line")).otherwise(F.col("_a_line") + (record - F.col("_a_record")))
+    return (
+        joined.withColumn(LINE, line)
+        .withColumn("_last", F.when(multi, F.col("_a_last")).otherwise(line))
+        .drop("_bucket", "_a_file", "_a_bucket", "_a_record", "_a_end", "_a_line", "_a_last")
+    )
 
 
-def _find_anchors(records: DataFrame, found: DataFrame) -> DataFrame:
-    """Records (``_file``, ``_record``) -> ``_file``, ``_record``, ``_line`` and ``_last``
-    (their first and last lines), from the anchor at or before each record: the records and
-    the anchors sorted together, by file (rows: the rejected records and the anchors)."""
-    asked = records.select(FILE, RECORD, *[F.lit(None).cast("long").alias(c) for c in (LINE, "_last", "_until")])
-    both = found.select(FILE, RECORD, LINE, "_last", "_until").unionByName(asked)
-    anchor = F.struct(F.col(RECORD).alias("at"), F.col(LINE).alias("line"), "_last", "_until")
-    order = Window.partitionBy(FILE).orderBy(RECORD, F.col(LINE).asc_nulls_last())
-    upto = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    matched = both.select(
-        FILE, RECORD, F.col(LINE).isNull().alias("_asked"),
-        F.last(F.when(F.col(LINE).isNotNull(), anchor), ignorenulls=True).over(upto).alias("_a"),
-    ).where("_asked")  # fmt: skip
-    a = F.col("_a")
-    run_line = a["line"] + (F.col(RECORD) - a["at"])
-    in_run = a["_last"].isNull() & (a["_until"].isNull() | (run_line <= a["_until"]))
-    line = F.when(in_run, run_line).when(a["_last"].isNotNull() & (F.col(RECORD) == a["at"]), a["line"])
-    return matched.select(
-        FILE, RECORD, line.alias(LINE), F.when(in_run, run_line).otherwise(a["_last"]).alias("_last")
-    ).where(F.col(LINE).isNotNull())
+BROADCAST_ROWS = 200_000
+"""Up to this many rejected rows, they are broadcast to the text's scan (the text is not shuffled)."""
+
+
+def with_text(rows: DataFrame, lines: DataFrame, rejected_rows: int) -> DataFrame:
+    """Rows with ``_line`` and ``_last`` (``with_spans``) -> one row per line of each record,
+    with its text in ``value``, for the rows with lines; the others once, ``value`` null.
+
+    ``lines``: the numbered lines (``with_line_numbers``). ``rejected_rows``: how many rows
+    there are (up to ``BROADCAST_ROWS`` they are broadcast to the scan of the text)."""
+    spanned = rows.where(F.col(LINE).isNotNull()).withColumn(LINE, F.explode(F.sequence(LINE, "_last")))
+    if rejected_rows <= BROADCAST_ROWS:
+        spanned = F.broadcast(spanned)
+    found = lines.select(FILE, LINE, VALUE).join(spanned, [FILE, LINE])
+    unknown = rows.where(F.col(LINE).isNull()).withColumn(VALUE, F.lit(None).cast("string"))
+    return found.unionByName(unknown).drop("_last")
+
+
+def whole_records(lines_of_records: DataFrame, keys: list[str], carried: list[str]) -> DataFrame:
+    """One row per record again (``keys``), from ``with_text``: ``_line`` its first line,
+    ``_raw_line`` its lines as delivered (joined by ``\\n``), ``carried`` columns as they were.
+    Grouped by ``keys`` (partition by a prefix of them first to write without a shuffle)."""
+    text = F.transform(F.sort_array(F.collect_list(F.struct(LINE, VALUE))), lambda x: x[VALUE])
+    return lines_of_records.groupBy(*keys).agg(
+        F.min(LINE).alias(LINE),
+        F.when(F.count(VALUE) > 0, F.concat_ws("\n", text)).alias("_raw_line"),
+        *[F.first(c).alias(c) for c in carried],
+    )
 
 
 def _phrase(rest: Column, value: Column) -> Column:

@@ -9,13 +9,17 @@ from pyspark.sql import types as T
 
 from etl_lib.spec.load import parse_spec
 from etl_lib.transform.receipt import (
+    ANCHOR,
     LineLayout,
     anchors,
     line_stats,
     partner_problems,
-    rejected_lines,
+    records_counted,
     special_lines,
+    whole_records,
     with_line_numbers,
+    with_spans,
+    with_text,
 )
 
 TEXT = (
@@ -47,13 +51,24 @@ def lines_of(spark, paths: list[Path], multiline: bool):  # type: ignore[no-unty
     return with_line_numbers(frame, layout), layout, stats
 
 
-def records_found(spark, paths: list[Path], multiline: bool, asked: list[tuple[int, int]]) -> dict:  # type: ignore[no-untyped-def]
-    """{(file, record): (first line, text as delivered)} for the records asked."""
+def records_found(spark, paths: list[Path], multiline: bool, asked: list[tuple[int, int]]) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
+    """{(file, record): (first line, text as delivered)} for the records asked, and every
+    file's records as the lines count them. The anchors are worked out both on the driver
+    and by Spark, and must agree."""
     lines, layout, stats = lines_of(spark, paths, multiline)
-    found = anchors(special_lines(stats, layout), layout, header=True) if layout.specials else None
-    rejected = spark.createDataFrame(asked, "_file long, _source_row long")
-    rows = rejected_lines(rejected, lines, found, True, len(asked)).collect()
-    return {(r["_file"], r["_source_row"]): (r["_line"], r["_raw_line"]) for r in rows}
+    found = None
+    counted = {file: count - 1 for file, count in layout.lines.items()}
+    if layout.specials:
+        in_spark = anchors(special_lines(stats, layout), layout, header=True)
+        on_driver = layout.anchors(header=True)
+        assert sorted(tuple(r) for r in in_spark.collect()) == sorted(on_driver)
+        assert LineLayout.of(stats, on_driver=0).special_lines is None  # too many: Spark's way
+        found = spark.createDataFrame(on_driver, ANCHOR)
+        counted = {r["_file"]: r["_records"] for r in records_counted(in_spark).collect()}
+    rejected = spark.createDataFrame(asked, "_file long, _record long")
+    spanned = with_spans(rejected, found, True, range(len(paths)))
+    rows = whole_records(with_text(spanned, lines, len(asked)), ["_file", "_record"], []).collect()
+    return {(r["_file"], r["_record"]): (r["_line"], r["_raw_line"]) for r in rows}, counted
 
 
 def csv_ids(spark, path: Path, multiline: bool) -> list[str]:  # type: ignore[no-untyped-def]
@@ -68,7 +83,9 @@ def test_lines_of_records_follow_the_multiline_reader(spark, tmp_path: Path) -> 
     # univocity skips the empty line but takes the line of spaces for a record.
     assert csv_ids(spark, path, True) == ["a", "b", "c", "   ", "d"]
     asked = [(0, n) for n in range(1, 6)] + [(1, 3)]
-    assert records_found(spark, [path, plain], True, asked) == {
+    found, counted = records_found(spark, [path, plain], True, asked)
+    assert counted == {0: 5, 1: 3}
+    assert found == {
         (0, 1): (2, "a,1,plain"),
         (0, 2): (3, 'b,2,"two\n\nlines"'),
         (0, 3): (7, 'c,3,"say ""hi"""'),
@@ -82,7 +99,9 @@ def test_lines_of_records_follow_the_line_based_reader(spark, tmp_path: Path) ->
     path = tmp_path / "f.csv"
     path.write_text("id,amount\na,1\n\n   \nb,2\n\tc,3\n")
     assert csv_ids(spark, path, False) == ["a", "b", "\tc"]
-    assert records_found(spark, [path], False, [(0, 1), (0, 2), (0, 3)]) == {
+    found, counted = records_found(spark, [path], False, [(0, 1), (0, 2), (0, 3)])
+    assert counted == {0: 3}
+    assert found == {
         (0, 1): (2, "a,1"),
         (0, 2): (5, "b,2"),
         (0, 3): (6, "\tc,3"),
@@ -96,7 +115,8 @@ def test_records_after_many_multi_line_values(spark, tmp_path: Path) -> None:
     ids = csv_ids(spark, path, True)
     assert ids[:3] == ["r1", "r2", "r3"] and len(ids) == 300
     asked = [(0, n) for n in (1, 2, 3, 4, 299, 300)]
-    found = records_found(spark, [path], True, asked)
+    found, counted = records_found(spark, [path], True, asked)
+    assert counted == {0: 300}
     line = {0: 3}  # the header's line
     for n in range(1, 301):
         line[n] = line[n - 1] + (3 if (n - 1) % 3 == 0 and n > 1 else 1)
@@ -113,10 +133,10 @@ def test_line_numbers_span_the_partitions_of_a_split_file(spark, tmp_path: Path)
     spark.conf.set("spark.sql.files.maxPartitionBytes", "40000")
     try:
         layout = lines_of(spark, [path], True)[1]
-        found = records_found(spark, [path], True, [(0, n) for n in (1, 9999, 15000, 18000, 18001, 20000)])
+        found, counted = records_found(spark, [path], True, [(0, n) for n in (1, 9999, 15000, 18000, 18001, 20000)])
     finally:
         spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
-    assert len(layout.bases) > 3 and layout.specials == 3
+    assert len(layout.bases) > 3 and layout.specials == 3 and counted == {0: 20000}
     assert found == {
         (0, 1): (2, "r1,1"),
         (0, 9999): (10000, "r9999,9999"),
