@@ -26,7 +26,6 @@ import json
 import logging
 import posixpath
 import re
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -52,6 +51,7 @@ from etl_lib.transform.receipt import (
     LineLayout,
     anchors,
     line_stats,
+    literal_map,
     partner_problems,
     records_counted,
     special_lines,
@@ -201,8 +201,8 @@ def _receipt_rows(ctx: RunContext, records: list[FileRecord], stage: str, kept: 
     spec = ctx.spec
     source = spec.source
     outputs = [ctx.storage.uri(o) for r in records for o in r.outputs if o.startswith(f"{ctx.rejected_prefix()}/")]
-    numbers = _literal_map({r.source_key: n for n, r in enumerate(records)})
-    ids = _literal_map({n: file_id(r.source_key) for n, r in enumerate(records)})
+    numbers = literal_map({r.source_key: n for n, r in enumerate(records)})
+    ids = literal_map({n: file_id(r.source_key) for n, r in enumerate(records)})
     rejected = ctx.spark.read.schema(_REJECTED).json(outputs)
     file = F.element_at(numbers, F.col("_source_file")).cast("long")
     rows = rejected.select(
@@ -287,11 +287,11 @@ def _raw_lines(ctx: RunContext, records: list[FileRecord], stage: str) -> DataFr
         F.concat(F.lit("receipts: Spark named a file in a form none of the files asked for has: "), path)
     )
     return text.select(
-        F.coalesce(F.element_at(_literal_map(names), path).cast("long"), unknown.cast("long")).alias(FILE),
+        F.coalesce(F.element_at(literal_map(names), path).cast("long"), unknown.cast("long")).alias(FILE),
         F.spark_partition_id().cast("long").alias(PART),
         F.monotonically_increasing_id().alias(ORDER),
         "value",
-        F.element_at(_literal_map(whole), path).alias(MULTILINE),
+        F.element_at(literal_map(whole), path).alias(MULTILINE),
     )
 
 
@@ -303,10 +303,6 @@ def _path_forms(uri: str) -> list[str]:
         return [uri]
     name, bare = scheme.group(0).rstrip("/"), uri[scheme.end() :]
     return list(dict.fromkeys([uri, f"{name}/{bare}", f"{name}//{bare}", f"{name}///{bare}"]))
-
-
-def _literal_map(values: Mapping[Any, Any]) -> Column:
-    return F.create_map(*[F.lit(x) for item in values.items() for x in item])
 
 
 def _relative(ctx: RunContext, uri: str) -> str:

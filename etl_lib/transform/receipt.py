@@ -19,8 +19,9 @@ skips. Nothing sorts the lines:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
@@ -39,6 +40,22 @@ FILE, PART, ORDER, LINE, RECORD, VALUE, MULTILINE = (
 )
 """Columns of the lines: the file (a number), the read partition, the read order, the 1-based
 line number, the record, the text, and whether the file was read with ``multiLine``."""
+
+
+def literal_map(values: Mapping[Any, Any]) -> Column:
+    """A map literal, as one SQL expression (one call to the JVM, however many entries;
+    integers are ``bigint``)."""
+
+    def sql(value: str | int | bool) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return f"{value}L"
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    if not values:
+        return F.create_map()
+    return F.expr("map(" + ", ".join(f"{sql(k)}, {sql(v)}" for k, v in values.items()) + ")")
 
 
 def _odd_quotes(quote: str) -> Column:
@@ -131,7 +148,7 @@ class LineLayout:
 
     def line(self) -> Column:
         """A line's 1-based number in its file, from ``_file``, ``_part`` and ``_order``."""
-        base = F.create_map(*[F.lit(x).cast("long") for f, p, b in self.bases for x in ((f << 32) | p, b)])
+        base = literal_map({(f << 32) | p: b for f, p, b in self.bases})
         return F.col(ORDER) - F.element_at(base, F.shiftleft(F.col(FILE), 32).bitwiseOR(F.col(PART)))
 
     def anchors(self, header: bool) -> list[tuple[int, int, int, int, int | None]]:
@@ -220,9 +237,7 @@ def anchors(special: DataFrame, layout: LineLayout, header: bool) -> DataFrame:
     lost = F.col("_lost")
     closes = odd & inside  # the record that opened on line _opened ends here
     run_outside = inside == odd  # the plain lines after this one are outside a quoted value
-    lines_in = F.element_at(
-        F.create_map(*[F.lit(x).cast("long") for item in layout.lines.items() for x in item]), F.col(FILE)
-    )
+    lines_in = F.element_at(literal_map(layout.lines), F.col(FILE))
     run_end = F.coalesce(F.col("_next") - 1, lines_in)  # the run's last line
 
     def anchor(keep: Column, record: Column, end: Column, first_line: Column, last: Column) -> Column:
