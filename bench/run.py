@@ -11,7 +11,8 @@ case in its own process (``bench/case.py``: its own JVM, master and heap) and pr
 - **cases**: wall time per stage, rows/s, CSV MB/s and peak memory (the JVM's resident size,
   or the process's for DuckDB) of
   - etl_lib, the hand-written job (same Spark settings) and DuckDB on one file of ``--rows``
-    and of ``--big-factor`` times that; etl_lib without the spec's expectations;
+    and of ``--big-factor`` times that; etl_lib without the spec's expectations, and without
+    receipts (the outputs the hand-written job writes);
   - the same rows as ``--daily`` daily files, against the one file;
   - one new daily file into lakes holding 1, 10 and ``--daily`` earlier daily files;
   - a big file without line breaks in values, read in splits (``quoted_line_breaks: false``)
@@ -217,6 +218,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
             plain = new_lake(work, "one-no-expectations", gen["paths"])
             bench.add(f"etl_lib without expectations, {tag}", bench.etl("etl_lib no expectations", plain, no_checks),
                       gen["bytes"], expect)  # fmt: skip
+            # The outputs the hand-written job writes, and no more: no receipts for the partner.
+            no_receipts = spec_variant(work, "no-receipts", receipts=False)
+            bare_lake = new_lake(work, "one-no-receipts", gen["paths"])
+            bench.add(f"etl_lib without receipts, {tag}", bench.etl("etl_lib no receipts", bare_lake, no_receipts),
+                      gen["bytes"], expect, ratio_to=f"hand-written PySpark, {tag}")  # fmt: skip
 
     # The same rows as daily files.
     expect = bench.duck("daily", earlier)
@@ -341,9 +347,10 @@ def print_report(bench: Bench, requests: dict[str, Any] | None, work: Path) -> N
     print("\ncases (wall clock per stage; peak = resident size of the JVM, or of the process for DuckDB)")
     print(text_table(["case", "rows in", "CSV MB", "stage 1 s", "stage 2 s", "total s", "rows/s", "MB/s",
                       "peak MiB", "per stage", "ratio", "counts"], rows))  # fmt: skip
-    checks = expectations_share(bench)
-    if checks:
-        print(f"\n{checks}")
+    for what in ("expectations", "receipts"):
+        share = stage1_share(bench, what)
+        if share:
+            print(f"\n{share}")
     print("\noutput files per partition (etl_lib)")
     print(text_table(["lake", "area", "partitions", "files", "files/partition max", "MB min", "MB max"],
                      output_shape(work / "lakes")))  # fmt: skip
@@ -357,17 +364,18 @@ def print_report(bench: Bench, requests: dict[str, Any] | None, work: Path) -> N
             print(text_table(header, [[k, *[str(c.get(k, 0)) for c in requests["counts"].values()]] for k in kinds]))
 
 
-def expectations_share(bench: Bench) -> str:
-    """What the spec's expectations add to stage 1 of the one-file case ('' without both lines)."""
+def stage1_share(bench: Bench, what: str) -> str:
+    """What ``what`` (the spec's expectations, the receipts) adds to stage 1 of the one-file
+    case: the line ``etl_lib without {what}, ...`` against ``etl_lib, ...`` ('' without both)."""
     stage1 = {ln["label"]: ln["result"].get("stages", {}).get("raw-to-processed") for ln in bench.lines}
-    plain = next((label for label in stage1 if label.startswith("etl_lib without expectations, ")), None)
+    plain = next((label for label in stage1 if label.startswith(f"etl_lib without {what}, ")), None)
     if plain is None:
         return ""
     with_them, without = stage1.get("etl_lib, " + plain.split(", ", 1)[1]), stage1[plain]
     if not (with_them and without):
         return ""
     share = 100 * (with_them - without) / without
-    return f"the spec's expectations add {share:+.1f}% to stage 1 ({with_them:.1f} s; without them {without:.1f} s)"
+    return f"the spec's {what} add {share:+.1f}% to stage 1 ({with_them:.1f} s; without them {without:.1f} s)"
 
 
 def output_shape(lakes: Path) -> list[list[object]]:

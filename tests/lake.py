@@ -65,3 +65,17 @@ def key_index_rows(spark: SparkSession, storage: Storage, dataset: str) -> list[
         parts = json.loads(handle.read().decode("utf-8"))["parts"]
     frame = spark.read.parquet(*[storage.uri(f"_meta/key_index/{dataset}/{part}") for part in parts])
     return sorted({json.dumps(r.asDict(), sort_keys=True) for r in frame.collect()})
+
+
+def receipts(storage: Storage, dataset: str) -> dict[str, object]:
+    """The dataset's receipts by name: summaries without the run's id, rows as text."""
+    found: dict[str, object] = {}
+    for obj in storage.list(f"receipts/{dataset}/"):
+        with storage.open(obj.key) as handle:
+            text = handle.read().decode("utf-8")
+        name = posixpath.basename(obj.key)
+        if name.endswith(".rejected.json") or name.endswith(".rejected.csv"):
+            found[name] = text
+        else:
+            found[name] = {k: v for k, v in json.loads(text).items() if k != "run_id"}
+    return found

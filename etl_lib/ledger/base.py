@@ -81,6 +81,10 @@ class FileRecord:
     """The fingerprint of the spec the file was last processed with (``spec.fingerprint``)."""
     mark: FileMark | None = None
     """An operator's instruction: ``skip`` (never process) or ``force`` (redo on the next run)."""
+    receipt_owed: bool = False
+    """True while the rows of the file's receipt are still to be written (``runner.receipts``)."""
+    read_in_splits: bool = False
+    """True when the file was read in parallel splits (line-based), else whole (``multiLine``)."""
     changed_by: str | None = None
     why: str | None = None
     """Who made this state by hand (a mark), and why; None for a run's own states."""

@@ -58,7 +58,7 @@ def plan_splits(spark: SparkSession, path: str, key: str, spec: DatasetSpec) -> 
 
     Raises ``SourceFileError`` naming the first line whose quotes do not balance."""
     source = spec.source
-    if source.quoted_line_breaks or key.lower().endswith(".gz") or not _ascii_compatible(source.encoding):
+    if source.quoted_line_breaks or key.lower().endswith(".gz") or not ascii_compatible(source.encoding):
         return None
     lines = spark.read.text(path)
     count = lines.rdd.getNumPartitions()
@@ -103,7 +103,7 @@ def plan_splits(spark: SparkSession, path: str, key: str, spec: DatasetSpec) -> 
     return Splits(tuple(offsets), records)
 
 
-def _ascii_compatible(encoding: str) -> bool:
+def ascii_compatible(encoding: str) -> bool:
     """True when the encoding writes line breaks and quotes as single ASCII bytes."""
     name = codecs.lookup(encoding).name
     return name in _SPLITTABLE_ENCODINGS or name.startswith(("iso8859-", "cp125", "latin"))

@@ -44,6 +44,7 @@ from etl_lib.read.source import spark_source_path
 from etl_lib.runner.context import RunContext
 from etl_lib.runner.errors import short_reason
 from etl_lib.runner.plan import FileTask
+from etl_lib.runner.receipts import write_summary
 from etl_lib.spark import observed
 from etl_lib.spark_errors import spark_errors
 from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
@@ -135,6 +136,7 @@ def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
     log.warning("file failed: %s", message)
     reason = short_reason(message)
     failed = claimed.evolve(status="failed", error=reason, rows_in=0, rows_valid=0, rows_rejected=0)
+    write_summary(ctx, failed)  # the partner's receipt says why
     ctx.ledger.save_file(failed, expected=claimed)
     return failed
 
@@ -167,6 +169,8 @@ class Staged:
     """Staged processed files by ``year=YYYY/month=MM`` partition."""
     rejected: list[str]
     warnings: list[str]
+    in_splits: bool = False
+    """Read in parallel splits (line-based) rather than whole (``multiLine``)."""
 
     @property
     def partitions(self) -> list[str]:
@@ -202,7 +206,10 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
         replaces_previous=bool(previous and previous.outputs) or claimed.replaces_previous,
         error=None,
         warnings=tuple(staged.warnings),
+        receipt_owed=ctx.spec.receipts and staged.rows_in > staged.rows_valid,
+        read_in_splits=staged.in_splits,
     )
+    write_summary(ctx, done)  # replaced with the file's other outputs; its rows follow (receipts)
     ctx.ledger.save_file(done, expected=intent)
     return done
 
@@ -255,7 +262,7 @@ def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) 
     rejected_files = sorted(k for keys in staged["rejected"].values() for k in keys)
     check_files = sorted(k for keys in staged["checks"].values() for k in keys)
     warnings = _check_expectations(ctx, counts, check_files, check_columns, key)
-    return Staged(rows_in, rows_valid, dict(staged["processed"]), rejected_files, warnings)
+    return Staged(rows_in, rows_valid, dict(staged["processed"]), rejected_files, warnings, splits is not None)
 
 
 def staged_by_kind(ctx: RunContext, staging: str) -> dict[str, dict[str, list[str]]]:

@@ -85,6 +85,8 @@ class RunPlan:
     dataset, the partitions holding the current rows of their keys)."""
     unfinished: tuple[str, ...] = ()
     """Partitions an earlier analytics run set out to rewrite and may not have finished."""
+    receipts_owed: tuple[FileRecord, ...] = ()
+    """Files whose receipt rows an earlier run did not write (``runner.receipts``)."""
 
     @property
     def tasks(self) -> tuple[FileTask, ...]:
@@ -107,6 +109,7 @@ class RunPlan:
                 }
                 for f in self.files
             ],
+            "receipts_owed": [r.source_key for r in self.receipts_owed],
             "analytics": {
                 "pending_files": list(self.pending),
                 "partitions": list(self.partitions),
@@ -130,6 +133,8 @@ class RunPlan:
             )
         if self.unfinished:
             lines.append(f"  analytics-ready: finishing an earlier run's rewrite of {', '.join(self.unfinished)}")
+        if self.receipts_owed:
+            lines.append(f"  receipts: writing the rows of {len(self.receipts_owed)} an earlier run left owed")
         return "\n".join(lines)
 
 
@@ -216,8 +221,12 @@ def plan_run(
     """The plan of a run of ``stage`` (see the module's docstring). ``redo``: a reprocess of
     ``sources`` (unchanged files are redone; with no sources, no file is)."""
     files: list[FileTask] = []
-    if stage in ("raw-to-processed", "all") and (sources or not redo):
-        files = plan_files(storage, ledger, dataset, sources, spec_fingerprint, stale_after_s, redo)
+    owed: list[FileRecord] = []
+    if stage in ("raw-to-processed", "all"):
+        known = {r.source_key: r for r in ledger.files(dataset=dataset)}  # one query, not one read per file
+        owed = [r for r in known.values() if r.receipt_owed and r.status in ("processed", "published")]
+        if sources or not redo:
+            files = plan_files(storage, ledger, dataset, sources, spec_fingerprint, stale_after_s, redo, known)
     pending: list[FileRecord] = []
     unfinished: set[str] = set()
     if stage in ("processed-to-analytics", "all"):
@@ -231,6 +240,7 @@ def plan_run(
         tuple(f.source_key for f in pending),
         tuple(sorted(partitions)),
         tuple(sorted(unfinished)),
+        tuple(owed),
     )
 
 
@@ -247,6 +257,7 @@ def plan_files(
     spec_fingerprint: str | None = None,
     stale_after_s: float = float("inf"),
     redo: bool = False,
+    known: dict[str, FileRecord] | None = None,
 ) -> list[FileTask]:
     """The files with a reason, in delivery order (modified time, then key).
 
@@ -266,7 +277,8 @@ def plan_files(
         candidates = [listing[w] for w in wanted]
     else:
         candidates = [o for o in storage.list(prefix) if is_raw_file(o.key)]
-    known = {r.source_key: r for r in ledger.files(dataset=dataset)}  # one query, not one read per file
+    if known is None:
+        known = {r.source_key: r for r in ledger.files(dataset=dataset)}  # one query, not one read per file
     tasks = []
     for obj in sorted(candidates, key=lambda o: (o.modified, o.key)):
         if not is_raw_file(obj.key):

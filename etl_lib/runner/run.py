@@ -23,6 +23,8 @@ from etl_lib.runner.context import RunContext, process_owner
 from etl_lib.runner.errors import one_line, short_reason
 from etl_lib.runner.ingest import FileDeferred, process_file
 from etl_lib.runner.plan import FileTask, pending_records, plan_run
+from etl_lib.runner.receipts import owed as receipts_owed
+from etl_lib.runner.receipts import write_receipt_rows
 from etl_lib.spark_errors import spark_errors
 from etl_lib.spec.schema import check_spec
 
@@ -226,7 +228,22 @@ def _raw_to_processed(
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-file") as pool:
             outcomes = list(pool.map(one, enumerate(tasks, 1)))
     records = [o for o in outcomes if isinstance(o, FileRecord)]
+    _write_receipts(ctx, records, plan.receipts_owed)
     return records, [o for o in outcomes if isinstance(o, FileDeferred)]
+
+
+def _write_receipts(ctx: RunContext, records: list[FileRecord], earlier: tuple[FileRecord, ...]) -> None:
+    """The rejected rows of the receipts of this run's files, and of those an earlier run left
+    owed, in one Spark job. A failure leaves them owed to the next run; the data stands."""
+    done = {r.source_key for r in records}
+    todo = receipts_owed(records) + [r for r in earlier if r.source_key not in done]
+    if not todo or not ctx.spec.receipts:  # off: what an earlier run owed waits until they are on again
+        return
+    try:
+        with spark_errors(f"receipts/{ctx.dataset}"):
+            write_receipt_rows(ctx, todo)
+    except EtlError as exc:
+        log.error("receipts of %d file(s) are left for the next run: %s", len(todo), exc)
 
 
 def _default_parallelism(ctx: RunContext) -> int:

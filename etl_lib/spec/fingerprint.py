@@ -1,7 +1,7 @@
 """A spec's fingerprint: which version of a spec produced a file's rows.
 
 The fingerprint is a short sha256 of the *normalised* spec: the validated model with its
-defaults filled in, as JSON with sorted keys, descriptions left out. So comments, key order,
+defaults filled in, as JSON with sorted keys, descriptions (and ``NOT_ROWS``) left out. So comments, key order,
 quoting, a default written out or a reworded description do not change it; anything that
 can change a row (a column, a type, a format, a rule, a key, an expectation) does. The
 ledger records it for every file, and ``etl-lib reprocess --changed-spec`` finds the files
@@ -28,8 +28,12 @@ def _without_descriptions(value: Any) -> Any:
     return value
 
 
+NOT_ROWS = ("receipts",)
+"""Top-level settings that change no row (only what is written beside the rows)."""
+
+
 def spec_fingerprint(spec: DatasetSpec) -> str:
     """The fingerprint of ``spec`` (``LENGTH`` hex digits)."""
-    normal = _without_descriptions(spec.model_dump(mode="json"))
+    normal = _without_descriptions(spec.model_dump(mode="json", exclude=set(NOT_ROWS)))
     text = json.dumps(normal, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:LENGTH]

@@ -229,6 +229,12 @@ class DatasetSpec(SpecModel):
     latest_by: str | None = Field(None, description="Column deciding which row of a key wins.")
     partition_by: str | None = Field(None, description="date/timestamp column -> year=/month= folders.")
     expectations: list[ExpectationSpec] = Field(default_factory=list)
+    receipts: bool = Field(
+        True,
+        description="Write a receipt per delivered file under receipts/{dataset}/: its counts, and each rejected "
+        "row's line, text and reasons, for the partner. false: none (and a file's earlier receipt is removed "
+        "when it is processed again).",
+    )
 
     @field_validator("dataset")
     @classmethod

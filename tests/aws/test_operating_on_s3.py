@@ -9,6 +9,7 @@ from pathlib import Path
 import boto3
 
 from etl_lib.cli.main import main
+from etl_lib.write.staging import file_id
 from tests.aws.test_dynamodb_ledger import create_table
 from tests.aws.test_s3_lake import make_bucket, put
 
@@ -62,5 +63,10 @@ def test_operating_an_s3_lake(spark, aws: str, repo: Path, tmp_path: Path, capsy
     assert [f["source"] for f in redone["file_results"]] == ["raw/transactions/transactions_2024_01.csv"]  # type: ignore[index]
     [jan] = out("rejects", "--file", "transactions_2024_01.csv")  # type: ignore[misc]
     assert any(r["reason"].startswith("amount: above max 1000") for r in jan["reasons"])
+    # The partner's receipt, on S3 too: rows with the new reasons, in the receipt's own prefix.
+    base = "receipts/transactions/" + file_id("raw/transactions/transactions_2024_01.csv")
+    assert {f"{base}.json", f"{base}.rejected.csv", f"{base}.rejected.json"} <= set(keys(bucket))
+    body = boto3.client("s3").get_object(Bucket=bucket, Key=f"{base}.rejected.json")["Body"].read().decode()
+    assert "is above the maximum 1000" in body
     history = out("files", "history", "transactions_2024_03.csv")
     assert [(h["mark"], h["changed_by"], h["why"]) for h in history] == [("skip", "ana", "partner re-sends it")]  # type: ignore[index]

@@ -38,8 +38,11 @@ def test_cli_run_with_dynamodb_ledger(spark, aws: str, repo: Path, tmp_path: Pat
         "file#raw/accounts/broken.csv": "failed",
     }
     # Each file's history lives beside it, under the customer's own partition key.
-    history = [i["status"] for i in items if i["sk"].startswith("history#raw/accounts/accounts.csv#")]
-    assert history == ["claimed", "processed", "published"]
+    history = [
+        (i["status"], i.get("receipt_owed")) for i in items if i["sk"].startswith("history#raw/accounts/accounts.csv#")
+    ]
+    # processed, its receipt's rows owed; then written; then published
+    assert history == [("claimed", False), ("processed", True), ("processed", False), ("published", False)]
     assert boto3.client("glue").get_table(DatabaseName="acme_dev", Name="accounts")["Table"]["Name"] == "accounts"
     # Second run: nothing new, nothing done.
     assert main([*args, "--json"]) == 0

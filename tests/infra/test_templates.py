@@ -179,6 +179,11 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     }
 
 
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy document's statements, a conditional one (``Fn::If``) as its statement."""
+    return [s["Fn::If"][1] if "Fn::If" in s else s for s in document["Statement"]]
+
+
 def sub_text(value: Any) -> str:
     """The text of a ``Fn::Sub`` (either form), or the value itself when it is a plain string."""
     if isinstance(value, dict) and "Fn::Sub" in value:
@@ -408,7 +413,7 @@ def test_buckets_are_private_versioned_and_tls_only(
         tls_only = {
             p["Bucket"]["Ref"]
             for p in policies.values()
-            for s in p["PolicyDocument"]["Statement"]
+            for s in statements(p["PolicyDocument"])
             if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
         }
         for logical_id, bucket in buckets.items():
@@ -457,9 +462,36 @@ def test_customer_template_declares_the_data_lake(customer_template: dict[str, A
         for p in ("RawToProcessedTimeoutMinutes", "ProcessedToAnalyticsTimeoutMinutes")
     ) / (24 * 60)
     assert staging_days["MinValue"] > longest_run_days and staging_days["Default"] <= 7
-    statements = customer_template["Resources"]["DataLakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    denied_encryption = [s for s in statements if s["Sid"] == "DenyUploadsNotEncryptedWithKms"]
+    bucket_policy = customer_template["Resources"]["DataLakeBucketPolicy"]["Properties"]["PolicyDocument"]
+    denied_encryption = [s for s in statements(bucket_policy) if s["Sid"] == "DenyUploadsNotEncryptedWithKms"]
     assert denied_encryption[0]["Condition"]["StringNotEquals"] == {"s3:x-amz-server-side-encryption": "aws:kms"}
+
+
+def test_a_partners_reader_may_read_receipts_alone(customer_template: dict[str, Any]) -> None:
+    """The optional ReceiptsReaderArn: get and list receipts/ only, decrypt only through S3; absent by default."""
+    assert customer_template["Parameters"]["ReceiptsReaderArn"]["Default"] == ""
+    assert customer_template["Conditions"]["HasReceiptsReader"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ReceiptsReaderArn"}, ""]}]
+    }
+    bucket_policy = customer_template["Resources"]["DataLakeBucketPolicy"]["Properties"]["PolicyDocument"]
+    key_policy = customer_template["Resources"]["DataLakeKey"]["Properties"]["KeyPolicy"]
+    granted = [
+        s["Fn::If"]
+        for s in bucket_policy["Statement"] + key_policy["Statement"]
+        if "Fn::If" in s and s["Fn::If"][1]["Principal"] == {"AWS": {"Ref": "ReceiptsReaderArn"}}
+    ]
+    assert [g[0] for g in granted] == ["HasReceiptsReader"] * 3 and all(
+        g[2] == {"Ref": "AWS::NoValue"} for g in granted
+    )
+    by_action = {g[1]["Action"]: g[1] for g in granted}
+    assert set(by_action) == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+    assert sub_text(by_action["s3:GetObject"]["Resource"]) == "${DataLakeBucket.Arn}/receipts/*"
+    assert by_action["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": ["receipts/*"]}}
+    via = by_action["kms:Decrypt"]["Condition"]["StringEquals"]
+    assert sub_text(via["kms:ViaService"]) == "s3.${AWS::Region}.amazonaws.com"
+    pattern = customer_template["Parameters"]["ReceiptsReaderArn"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "arn:aws:iam::123456789012:role/partner-reader")
+    assert not re.fullmatch(pattern, "*") and not re.fullmatch(pattern, "arn:aws:iam::123456789012:role/*x*")
 
 
 def test_customer_template_declares_the_glue_jobs(customer_template: dict[str, Any]) -> None:
@@ -528,7 +560,7 @@ def test_job_logs_go_to_the_customers_own_log_groups(customer_template: dict[str
     assert re.fullmatch(r"[^:*]{1,400}", resolve({"Fn::Sub": prefix}, longest))
     (key_statement,) = [
         s
-        for s in customer_template["Resources"]["DataLakeKey"]["Properties"]["KeyPolicy"]["Statement"]
+        for s in statements(customer_template["Resources"]["DataLakeKey"]["Properties"]["KeyPolicy"])
         if s["Sid"] == "CloudWatchLogsEncryptsGlueLogs"
     ]
     log_arn = resolve({"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + prefix})
@@ -903,7 +935,8 @@ def test_jobs_may_log_to_their_own_log_groups_only(deployed: dict[str, Any], mot
     kms = _client("kms", moto_endpoint)
     key_policy = kms.get_key_policy(KeyId=deployed["customer"]["DataLakeKeyArn"], PolicyName="default")["Policy"]
     key_policy = json.loads(key_policy) if isinstance(key_policy, str) else key_policy  # moto: a JSON object
-    (logs_use,) = [s for s in key_policy["Statement"] if s["Sid"] == "CloudWatchLogsEncryptsGlueLogs"]
+    # moto leaves a conditional statement whose condition is false (AWS::NoValue) as null.
+    (logs_use,) = [s for s in key_policy["Statement"] if s and s["Sid"] == "CloudWatchLogsEncryptsGlueLogs"]
     assert all(_allows(logs_use["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"], arn) for arn in own)
 
 

@@ -17,7 +17,7 @@ from etl_lib.runner.plan import reprocess_selection
 from etl_lib.runner.run import run_dataset
 from etl_lib.storage.local import LocalStorage
 from tests.conftest import deliver, make_context
-from tests.lake import lake_rows
+from tests.lake import lake_rows, receipts
 from tests.runner.test_pipeline import FEB, JAN, SPEC
 
 # Version 1 caps amounts at 5: February's C (30.00) is rejected, so January's C wins.
@@ -67,6 +67,7 @@ def test_a_spec_fix_reprocessed_ends_as_a_clean_run_with_the_fix(spark, tmp_path
     summary = reprocess(spark, lake)  # the same command again finishes it
     assert summary.status == "succeeded"
     assert lake_rows(spark, storage, "tx") == lake_rows(spark, LocalStorage(str(clean_v2)), "tx")
+    assert receipts(storage, "tx") == receipts(LocalStorage(str(clean_v2)), "tx")  # replaced with the outputs
     now = {f.source_key: (f.status, f.spec_fingerprint) for f in ledger_of(lake).files(dataset="tx")}
     v2 = make_context(spark, V2, lake).spec_fingerprint
     assert now == {"raw/tx/jan.csv": ("published", v2), "raw/tx/feb.csv": ("published", v2)}

@@ -35,6 +35,7 @@ columns:
     type: decimal(18,2)
     description: amounts in EUR, reworded
 expectations: []
+receipts: false   # what is written beside the rows, not the rows
 """
     assert fingerprint(SPEC) == fingerprint(same)
     assert len(fingerprint(SPEC)) == 16
