@@ -124,7 +124,7 @@ def cmd_files(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.key:
             raise ConfigError(f"files list takes no file ({args.key!r}); use: files history KEY")
-        ledger = open_ledger(args.ledger, storage, args.customer, create=False)
+        ledger = open_ledger(args.ledger, storage, args.customer, must_exist=True)
         records = ledger.files(dataset=spec.dataset, status=args.status)
         if args.json:
             print(json.dumps([_record_json(r) for r in records]))
@@ -137,7 +137,7 @@ def cmd_files(args: argparse.Namespace) -> int:
 
     key = source_key(args.key, storage, spec.dataset)
     if args.action == "history":
-        ledger = open_ledger(args.ledger, storage, args.customer, create=False)
+        ledger = open_ledger(args.ledger, storage, args.customer, must_exist=True)
         states = ledger.file_history(spec.dataset, key)
         if not states:
             raise ConfigError(f"{key}: not in the ledger of {spec.dataset}")
@@ -197,7 +197,10 @@ def cmd_validate_spec(args: argparse.Namespace) -> int:
     spark = local_session(master="local[1]")
     for path, spec in specs:
         check_spec(spark, spec, path)
-        print(f"{path}: ok — dataset '{spec.dataset}', {len(spec.columns)} columns, {len(spec.derived)} derived")
+        if args.json:
+            print(json.dumps({"spec": path, "valid": True, "dataset": spec.dataset, "problems": []}))
+        else:
+            print(f"{path}: ok — dataset '{spec.dataset}', {len(spec.columns)} columns, {len(spec.derived)} derived")
     return EXIT_OK
 
 
@@ -214,6 +217,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         catalog.register(spec, f"analytics-ready/{spec.dataset}")
     result = spark.sql(args.sql)
     rows = result.limit(args.limit).collect()  # display only, bounded by --limit
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.asDict(recursive=True), default=str))
+        return EXIT_OK
     print(table(result.columns, [list(r) for r in rows]))
     return EXIT_OK
 
@@ -232,9 +239,13 @@ def cmd_ddl(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``etl-lib runs``: recent runs, or the files of one run."""
-    storage = open_storage(args.lake)
-    ledger = open_ledger(args.ledger, storage, args.customer)
+    storage = _existing_lake(args.lake)
+    ledger = open_ledger(args.ledger, storage, args.customer, must_exist=True)
     if args.run:
+        if ledger.run_status(args.run) is None:
+            raise ConfigError(
+                f"--run {args.run}: no such run in this ledger (etl-lib runs --lake {args.lake} lists them)"
+            )
         files = ledger.history(args.run)
         if args.json:
             print(json.dumps([_record_json(f) for f in files]))
