@@ -229,6 +229,11 @@ class DatasetSpec(SpecModel):
     latest_by: str | None = Field(None, description="Column deciding which row of a key wins.")
     partition_by: str | None = Field(None, description="date/timestamp column -> year=/month= folders.")
     expectations: list[ExpectationSpec] = Field(default_factory=list)
+    partition_years: tuple[int, int] = Field(
+        (2000, 2099),
+        description="[first, last]: the years Athena's partition projection covers. Rows in a year outside it "
+        "are written but Athena does not see them; the run warns about each such file.",
+    )
     receipts: bool = Field(
         True,
         description="Write a receipt per delivered file under receipts/{dataset}/: its counts, and each rejected "
@@ -241,6 +246,14 @@ class DatasetSpec(SpecModel):
     def _dataset_name(cls, value: str) -> str:
         if not re.match(NAME_PATTERN, value):
             raise ValueError(f"dataset name {value!r} must match [a-z][a-z0-9_]*")
+        return value
+
+    @field_validator("partition_years")
+    @classmethod
+    def _years(cls, value: tuple[int, int]) -> tuple[int, int]:
+        first, last = value
+        if not 1000 <= first <= last <= 9999:
+            raise ValueError(f"partition_years {list(value)}: expected [first, last], years of 4 digits, first <= last")
         return value
 
     @model_validator(mode="after")
