@@ -6,14 +6,15 @@ import argparse
 import getpass
 import json
 import os
+import sys
 from typing import Any
 
 from etl_lib.cli.output import compact_table, file_table, files_table, history_table, rejects_text, table
 from etl_lib.config import open_ledger, open_storage
-from etl_lib.errors import ConfigError
+from etl_lib.errors import ConfigError, SpecError
 from etl_lib.spec.load import load_spec
 
-EXIT_OK, EXIT_PARTIAL = 0, 3
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -189,18 +190,50 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_validate_spec(args: argparse.Namespace) -> int:
-    """``etl-lib validate-spec``: structure first (instant), then expressions with Spark."""
-    from etl_lib.spark import local_session
-    from etl_lib.spec.schema import check_spec
+    """``etl-lib validate-spec``: every problem of each spec, a line each (exit 2 when any).
+    Structure and expectations need no JVM; Spark starts only for a spec with derived
+    expressions or regular expressions (Java's engine is the one that runs them)."""
+    from etl_lib.quality.expectations import expectation_problems
+    from etl_lib.spec.schema import needs_spark, spec_problems
 
-    specs = [(path, load_spec(path)) for path in args.spec]
-    spark = local_session(master="local[1]")
-    for path, spec in specs:
-        check_spec(spark, spec, path)
+    spark = None
+    bad = 0
+    for path in args.spec:
+        spec = None
+        try:
+            spec = load_spec(path)
+            where, problems = f"{path} (dataset '{spec.dataset}')", []
+        except SpecError as exc:
+            where, problems = exc.where, list(exc.problems)
+        if spec is not None:
+            try:
+                problems += expectation_problems(spec)
+            except ConfigError as exc:
+                print(f"etl-lib: {where}: expectations not checked: {exc}", file=sys.stderr)
+            if needs_spark(spec):
+                if spark is None:
+                    from etl_lib.spark import local_session
+
+                    spark = local_session(master="local[1]")
+                problems += spec_problems(spark, spec)
+        bad += bool(problems)
         if args.json:
-            print(json.dumps({"spec": path, "valid": True, "dataset": spec.dataset, "problems": []}))
+            found = {"spec": path, "dataset": spec.dataset if spec else None, "valid": not problems}
+            print(json.dumps({**found, "problems": problems}))
+        elif problems:
+            for problem in problems:
+                print(f"etl-lib: {where}: {problem}", file=sys.stderr)
         else:
+            assert spec is not None
             print(f"{path}: ok — dataset '{spec.dataset}', {len(spec.columns)} columns, {len(spec.derived)} derived")
+    return EXIT_USAGE if bad else EXIT_OK
+
+
+def cmd_spec_schema(args: argparse.Namespace) -> int:
+    """``etl-lib spec-schema``: the JSON Schema of a dataset spec."""
+    from etl_lib.spec.json_schema import spec_json_schema_text
+
+    sys.stdout.write(spec_json_schema_text())
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""``etl-lib``: run, plan, reprocess, files, rejects, compact, demo, query, ddl, validate-spec, runs.
+"""``etl-lib``: run, plan, reprocess, files, rejects, compact, demo, query, ddl, validate-spec, spec-schema, runs.
 
 Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
 stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("spec", nargs="+", help="dataset spec files (YAML)")
     _json_option(validate, "print one JSON object per spec: its file, whether it is valid, its problems")
 
+    sub.add_parser(
+        "spec-schema", help="print the JSON Schema of a dataset spec (for editors: completion and checks as you type)"
+    )
+
     runs = sub.add_parser("runs", help="list recent runs from the ledger")
     runs.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
     runs.add_argument("--ledger", help="ledger URI: dynamodb://TABLE or sqlite:///PATH (default: under {lake}/_meta/)")
@@ -210,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "query": commands.cmd_query,
         "ddl": commands.cmd_ddl,
         "validate-spec": commands.cmd_validate_spec,
+        "spec-schema": commands.cmd_spec_schema,
         "runs": commands.cmd_runs,
     }[args.command]
     try:
