@@ -229,6 +229,37 @@ def cmd_validate_spec(args: argparse.Namespace) -> int:
     return EXIT_USAGE if bad else EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """``etl-lib init``: draft a spec from a sample file, check it, write or print it."""
+    from etl_lib.spec.draft import draft_spec
+    from etl_lib.spec.load import parse_spec
+
+    if not os.path.isfile(args.sample):
+        raise ConfigError(f"--sample {args.sample}: no such file")
+    if args.out and os.path.exists(args.out) and not args.force:
+        raise ConfigError(f"--out {args.out}: exists; --force replaces it")
+    try:
+        draft = draft_spec(args.sample, args.dataset)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    text = draft.yaml()
+    import yaml
+
+    parse_spec(yaml.safe_load(text), args.out or "<draft>")  # the draft must be a valid spec
+    if not args.out:
+        sys.stdout.write(text)
+        return EXIT_OK
+    with open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    typed = sum(1 for c in draft.columns if c.type != "string")
+    print(
+        f"{args.out}: dataset '{draft.dataset}', {len(draft.columns)} columns ({typed} typed), "
+        f"from {draft.rows:,} sample rows; partition_by: {draft.partition_by or 'none (ingestion time)'}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 def cmd_spec_schema(args: argparse.Namespace) -> int:
     """``etl-lib spec-schema``: the JSON Schema of a dataset spec."""
     from etl_lib.spec.json_schema import spec_json_schema_text

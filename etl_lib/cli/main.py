@@ -1,4 +1,4 @@
-"""``etl-lib``: run, plan, reprocess, files, rejects, compact, demo, query, ddl, validate-spec, spec-schema, runs.
+"""``etl-lib``: run, plan, reprocess, files, rejects, compact, demo, query, ddl, validate-spec, spec-schema, init, runs.
 
 Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
 stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("spec", nargs="+", help="dataset spec files (YAML)")
     _json_option(validate, "print one JSON object per spec: its file, whether it is valid, its problems")
 
+    init = sub.add_parser("init", help="draft a dataset spec from a sample file (no Spark)")
+    init.add_argument("--sample", required=True, help="a delivered file (CSV, or CSV.gz) to draft the spec from")
+    init.add_argument("--dataset", help="dataset name (default: from the file's name)")
+    init.add_argument("--out", help="write the spec here (default: print it)")
+    init.add_argument("--force", action="store_true", help="replace --out when it exists")
+
     sub.add_parser(
         "spec-schema", help="print the JSON Schema of a dataset spec (for editors: completion and checks as you type)"
     )
@@ -215,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ddl": commands.cmd_ddl,
         "validate-spec": commands.cmd_validate_spec,
         "spec-schema": commands.cmd_spec_schema,
+        "init": commands.cmd_init,
         "runs": commands.cmd_runs,
     }[args.command]
     try:
