@@ -24,7 +24,7 @@ CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: demo test lint wheel glue-bundle java venv jars clean bench deploy
+.PHONY: demo test lint wheel glue-bundle java venv jars clean bench deploy spec-schema
 
 demo: java $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR)
 	$(VENV)/bin/etl-lib demo --lake $(LAKE)
@@ -36,6 +36,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check etl_lib glue_jobs tests bench deploy
 	$(VENV)/bin/ruff format --check etl_lib glue_jobs tests bench deploy
 	$(VENV)/bin/mypy etl_lib
+
+# The JSON Schema of a dataset spec, for editors: rewrite it after changing etl_lib/spec/model.py.
+spec-schema: $(STAMP)
+	$(VENV)/bin/etl-lib spec-schema > docs/dataset-spec.schema.json
 
 wheel: $(STAMP)
 	rm -rf dist/etl_lib-*.whl && $(PY) -m build --wheel --outdir dist . >/dev/null

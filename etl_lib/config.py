@@ -41,11 +41,15 @@ def default_ledger_uri(storage: Storage) -> str:
     return "sqlite:///" + os.path.join(storage.root, "_meta", "ledger.sqlite")
 
 
-def open_ledger(uri: str | None, storage: Storage, customer: str | None = None, create: bool = True) -> Ledger:
+def open_ledger(
+    uri: str | None, storage: Storage, customer: str | None = None, create: bool = True, must_exist: bool = False
+) -> Ledger:
     """A ledger from a URI: ``dynamodb://TABLE``, ``sqlite:///path`` or a plain path.
 
     ``create=False`` (read-only commands): a SQLite ledger that does not exist yet is not
-    created; an empty one in memory stands in (every file is new to it)."""
+    created; an empty one in memory stands in (every file is new to it). ``must_exist``
+    (commands that read what runs recorded): a SQLite ledger that does not exist is a
+    ``ConfigError`` naming where it was looked for."""
     uri = uri or default_ledger_uri(storage)
     if uri.startswith("dynamodb://"):
         from etl_lib.ledger.dynamodb import DynamoLedger
@@ -63,6 +67,8 @@ def open_ledger(uri: str | None, storage: Storage, customer: str | None = None, 
         path = os.path.abspath(uri)
     from etl_lib.ledger.sqlite import SqliteLedger
 
+    if must_exist and not os.path.exists(path):
+        raise ConfigError(f"no ledger at {path}: no run has used this lake yet (is --lake right?)")
     return SqliteLedger(path if create or os.path.exists(path) else ":memory:")
 
 

@@ -31,14 +31,15 @@ def athena_type(dtype: T.DataType) -> str:
     raise ValueError(f"type {dtype.simpleString()} has no Athena mapping; cast the derived column")
 
 
-def projection_properties(location: str) -> dict[str, str]:
-    """Athena partition projection for ``year=YYYY/month=MM`` folders under ``location``."""
+def projection_properties(location: str, years: tuple[int, int] = (2000, 2099)) -> dict[str, str]:
+    """Athena partition projection for ``year=YYYY/month=MM`` folders under ``location``,
+    for the ``years`` (first, last; the spec's ``partition_years``)."""
     location = location.rstrip("/") + "/"
     return {
         "parquet.compression": "SNAPPY",
         "projection.enabled": "true",
         "projection.year.type": "integer",
-        "projection.year.range": "2000,2099",
+        "projection.year.range": f"{years[0]},{years[1]}",
         "projection.month.type": "integer",
         "projection.month.range": "1,12",
         "projection.month.digits": "2",
@@ -55,7 +56,8 @@ def athena_ddl(spark: SparkSession, spec: DatasetSpec, location: str, database: 
     location = location.rstrip("/") + "/"
     columns = [f for f in analytics_schema(spark, spec).fields if f.name not in ("year", "month")]
     body = ",\n".join(f"  `{f.name}` {athena_type(f.dataType)}" for f in columns)
-    properties = ",\n".join(f"  '{k}'='{v}'" for k, v in projection_properties(location).items())
+    projection = projection_properties(location, spec.partition_years)
+    properties = ",\n".join(f"  '{k}'='{v}'" for k, v in projection.items())
     comment = (spec.description or f"etl_lib dataset {spec.dataset}").replace("'", "''")
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{spec.dataset}` (\n{body}\n)\n"

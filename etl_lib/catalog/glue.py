@@ -38,7 +38,11 @@ def table_input(spark: SparkSession, spec: DatasetSpec, location: str) -> dict[s
         "Name": spec.dataset,
         "Description": spec.description or f"etl_lib dataset {spec.dataset}",
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", **projection_properties(location)},
+        "Parameters": {
+            "classification": "parquet",
+            "EXTERNAL": "TRUE",
+            **projection_properties(location, spec.partition_years),
+        },
         "PartitionKeys": [{"Name": "year", "Type": "string"}, {"Name": "month", "Type": "string"}],
         "StorageDescriptor": {
             "Columns": columns,

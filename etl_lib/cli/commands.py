@@ -6,14 +6,15 @@ import argparse
 import getpass
 import json
 import os
+import sys
 from typing import Any
 
 from etl_lib.cli.output import compact_table, file_table, files_table, history_table, rejects_text, table
 from etl_lib.config import open_ledger, open_storage
-from etl_lib.errors import ConfigError
+from etl_lib.errors import ConfigError, SpecError
 from etl_lib.spec.load import load_spec
 
-EXIT_OK, EXIT_PARTIAL = 0, 3
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -124,7 +125,7 @@ def cmd_files(args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.key:
             raise ConfigError(f"files list takes no file ({args.key!r}); use: files history KEY")
-        ledger = open_ledger(args.ledger, storage, args.customer, create=False)
+        ledger = open_ledger(args.ledger, storage, args.customer, must_exist=True)
         records = ledger.files(dataset=spec.dataset, status=args.status)
         if args.json:
             print(json.dumps([_record_json(r) for r in records]))
@@ -137,7 +138,7 @@ def cmd_files(args: argparse.Namespace) -> int:
 
     key = source_key(args.key, storage, spec.dataset)
     if args.action == "history":
-        ledger = open_ledger(args.ledger, storage, args.customer, create=False)
+        ledger = open_ledger(args.ledger, storage, args.customer, must_exist=True)
         states = ledger.file_history(spec.dataset, key)
         if not states:
             raise ConfigError(f"{key}: not in the ledger of {spec.dataset}")
@@ -189,15 +190,81 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_validate_spec(args: argparse.Namespace) -> int:
-    """``etl-lib validate-spec``: structure first (instant), then expressions with Spark."""
-    from etl_lib.spark import local_session
-    from etl_lib.spec.schema import check_spec
+    """``etl-lib validate-spec``: every problem of each spec, a line each (exit 2 when any).
+    Structure and expectations need no JVM; Spark starts only for a spec with derived
+    expressions or regular expressions (Java's engine is the one that runs them)."""
+    from etl_lib.quality.expectations import expectation_problems
+    from etl_lib.spec.schema import needs_spark, spec_problems
 
-    specs = [(path, load_spec(path)) for path in args.spec]
-    spark = local_session(master="local[1]")
-    for path, spec in specs:
-        check_spec(spark, spec, path)
-        print(f"{path}: ok — dataset '{spec.dataset}', {len(spec.columns)} columns, {len(spec.derived)} derived")
+    spark = None
+    bad = 0
+    for path in args.spec:
+        spec = None
+        try:
+            spec = load_spec(path)
+            where, problems = f"{path} (dataset '{spec.dataset}')", []
+        except SpecError as exc:
+            where, problems = exc.where, list(exc.problems)
+        if spec is not None:
+            try:
+                problems += expectation_problems(spec)
+            except ConfigError as exc:
+                print(f"etl-lib: {where}: expectations not checked: {exc}", file=sys.stderr)
+            if needs_spark(spec):
+                if spark is None:
+                    from etl_lib.spark import local_session
+
+                    spark = local_session(master="local[1]")
+                problems += spec_problems(spark, spec)
+        bad += bool(problems)
+        if args.json:
+            found = {"spec": path, "dataset": spec.dataset if spec else None, "valid": not problems}
+            print(json.dumps({**found, "problems": problems}))
+        elif problems:
+            for problem in problems:
+                print(f"etl-lib: {where}: {problem}", file=sys.stderr)
+        else:
+            assert spec is not None
+            print(f"{path}: ok — dataset '{spec.dataset}', {len(spec.columns)} columns, {len(spec.derived)} derived")
+    return EXIT_USAGE if bad else EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """``etl-lib init``: draft a spec from a sample file, check it, write or print it."""
+    from etl_lib.spec.draft import draft_spec
+    from etl_lib.spec.load import parse_spec
+
+    if not os.path.isfile(args.sample):
+        raise ConfigError(f"--sample {args.sample}: no such file")
+    if args.out and os.path.exists(args.out) and not args.force:
+        raise ConfigError(f"--out {args.out}: exists; --force replaces it")
+    try:
+        draft = draft_spec(args.sample, args.dataset)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    text = draft.yaml()
+    import yaml
+
+    parse_spec(yaml.safe_load(text), args.out or "<draft>")  # the draft must be a valid spec
+    if not args.out:
+        sys.stdout.write(text)
+        return EXIT_OK
+    with open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    typed = sum(1 for c in draft.columns if c.type != "string")
+    print(
+        f"{args.out}: dataset '{draft.dataset}', {len(draft.columns)} columns ({typed} typed), "
+        f"from {draft.rows:,} sample rows; partition_by: {draft.partition_by or 'none (ingestion time)'}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def cmd_spec_schema(args: argparse.Namespace) -> int:
+    """``etl-lib spec-schema``: the JSON Schema of a dataset spec."""
+    from etl_lib.spec.json_schema import spec_json_schema_text
+
+    sys.stdout.write(spec_json_schema_text())
     return EXIT_OK
 
 
@@ -214,6 +281,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         catalog.register(spec, f"analytics-ready/{spec.dataset}")
     result = spark.sql(args.sql)
     rows = result.limit(args.limit).collect()  # display only, bounded by --limit
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.asDict(recursive=True), default=str))
+        return EXIT_OK
     print(table(result.columns, [list(r) for r in rows]))
     return EXIT_OK
 
@@ -232,9 +303,13 @@ def cmd_ddl(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """``etl-lib runs``: recent runs, or the files of one run."""
-    storage = open_storage(args.lake)
-    ledger = open_ledger(args.ledger, storage, args.customer)
+    storage = _existing_lake(args.lake)
+    ledger = open_ledger(args.ledger, storage, args.customer, must_exist=True)
     if args.run:
+        if ledger.run_status(args.run) is None:
+            raise ConfigError(
+                f"--run {args.run}: no such run in this ledger (etl-lib runs --lake {args.lake} lists them)"
+            )
         files = ledger.history(args.run)
         if args.json:
             print(json.dumps([_record_json(f) for f in files]))

@@ -1,4 +1,4 @@
-"""``etl-lib``: run, plan, reprocess, files, rejects, compact, demo, query, ddl, validate-spec, runs.
+"""``etl-lib``: run, plan, reprocess, files, rejects, compact, demo, query, ddl, validate-spec, spec-schema, init, runs.
 
 Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
 stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
@@ -14,10 +14,14 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from etl_lib.errors import ConfigError, EtlError, SpecError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+VERBOSE_HELP = "log details and show stack traces"
 
 
 def _lake_options(command: argparse.ArgumentParser, json_help: str) -> None:
@@ -26,28 +30,53 @@ def _lake_options(command: argparse.ArgumentParser, json_help: str) -> None:
     command.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
     command.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
     command.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
-    command.add_argument("--json", action="store_true", help=json_help)
+    _json_option(command, json_help)
+
+
+def _json_option(command: argparse.ArgumentParser, text: str) -> None:
+    command.add_argument("--json", action="store_true", help=text)
+
+
+def _version() -> str:
+    from etl_lib import __version__
+
+    return f"etl-lib {__version__}"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
+    """The argument parser of every sub-command. ``--verbose`` goes before or after the
+    sub-command (given after it, the sub-command's copy must not reset the main one: it has
+    no default of its own)."""
     parser = argparse.ArgumentParser(prog="etl-lib", description="Spec-driven CSV pipelines on Spark and AWS Glue.")
-    parser.add_argument("--verbose", "-v", action="store_true", help="log details and show stack traces")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_with_parents(common))
 
     run = sub.add_parser("run", help="process new raw files of a dataset")
     run.add_argument("--spec", required=True, help="dataset spec (YAML)")
     run.add_argument("--lake", required=True, help="lake root folder")
-    run.add_argument("--stage", default="all", choices=["raw-to-processed", "processed-to-analytics", "all"])
+    run.add_argument(
+        "--stage",
+        default="all",
+        choices=["raw-to-processed", "processed-to-analytics", "all"],
+        help="which stage to run (default: all, one after the other)",
+    )
     run.add_argument("--source", nargs="+", metavar="FILE", help="only these raw files (key or path)")
     run.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
-    run.add_argument("--json", action="store_true", help="print one JSON object with the run's counts")
+    _json_option(run, "print one JSON object with the run's counts")
     run.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
     run.add_argument(
         "--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger, SNS)"
     )
     run.add_argument("--alerts-topic-arn", help="SNS topic for run alerts")
-    run.add_argument("--notify-on", default="failures", choices=["failures", "all"])
+    run.add_argument(
+        "--notify-on",
+        default="failures",
+        choices=["failures", "all"],
+        help="when to publish to --alerts-topic-arn: runs with failures or warnings (default), or every run",
+    )
     run.add_argument("--catalog-database", help="Glue Data Catalog database to register the table in")
     run.add_argument(
         "--claim-timeout-minutes",
@@ -58,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="say what run would do, and do nothing (no Spark needed)")
     _lake_options(plan, "print the plan as one JSON object")
-    plan.add_argument("--stage", default="all", choices=["raw-to-processed", "processed-to-analytics", "all"])
+    plan.add_argument(
+        "--stage",
+        default="all",
+        choices=["raw-to-processed", "processed-to-analytics", "all"],
+        help="the stage whose plan to show (default: all)",
+    )
     plan.add_argument("--source", nargs="+", metavar="FILE", help="only these raw files (key or path)")
 
     reprocess = sub.add_parser(
@@ -82,10 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="etl-lib files [list] | skip KEY --why TEXT | unskip KEY --why TEXT | force KEY --why TEXT | "
         "history KEY",
     )
-    files.add_argument("action", nargs="?", default="list", choices=["list", "skip", "unskip", "force", "history"])
+    files.add_argument(
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "skip", "unskip", "force", "history"],
+        help="list (default); skip: never process the file; unskip; force: redo it on the next run; history",
+    )
     files.add_argument("key", nargs="?", help="the raw file: its key, a path under the lake, or its name")
     _lake_options(files, "print JSON")
-    files.add_argument("--status", choices=["new", "claimed", "processed", "published", "failed"])
+    files.add_argument(
+        "--status",
+        choices=["new", "claimed", "processed", "published", "failed"],
+        help="list only the files with this status",
+    )
     files.add_argument("--why", help="why the file is marked (kept in its history); required to mark")
     files.add_argument("--who", help="who marks it (default: $ETL_LIB_USER, else the login name)")
 
@@ -103,32 +147,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the sample bank data end to end and query it")
     demo.add_argument("--lake", default="./lake", help="lake folder to (re)create (default ./lake)")
-    demo.add_argument("--master", help="Spark master")
+    demo.add_argument("--master", help="Spark master (default: local[*])")
 
     query = sub.add_parser("query", help="Spark SQL over analytics-ready tables")
-    query.add_argument("--lake", required=True)
+    query.add_argument("--lake", required=True, help="lake root folder")
     query.add_argument("--spec", required=True, action="append", help="a dataset spec; repeat for more tables")
     query.add_argument("sql", help='e.g. "SELECT count(*) FROM transactions"')
     query.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
-    query.add_argument("--master", help="Spark master")
+    query.add_argument("--master", help="Spark master (default: local[*])")
+    _json_option(query, "print the rows as JSON Lines (one object per row)")
 
     ddl = sub.add_parser("ddl", help="print the Athena CREATE TABLE for a dataset")
-    ddl.add_argument("--spec", required=True)
+    ddl.add_argument("--spec", required=True, help="dataset spec (YAML)")
     ddl.add_argument("--location", required=True, help="s3://bucket/analytics-ready/{dataset}/")
-    ddl.add_argument("--database", default="default")
+    ddl.add_argument("--database", default="default", help="Athena database (default: default)")
 
     validate = sub.add_parser("validate-spec", help="check a spec without reading data")
-    validate.add_argument("spec", nargs="+")
+    validate.add_argument("spec", nargs="+", help="dataset spec files (YAML)")
+    _json_option(validate, "print one JSON object per spec: its file, whether it is valid, its problems")
+
+    init = sub.add_parser("init", help="draft a dataset spec from a sample file (no Spark)")
+    init.add_argument("--sample", required=True, help="a delivered file (CSV, or CSV.gz) to draft the spec from")
+    init.add_argument("--dataset", help="dataset name (default: from the file's name)")
+    init.add_argument("--out", help="write the spec here (default: print it)")
+    init.add_argument("--force", action="store_true", help="replace --out when it exists")
+
+    sub.add_parser(
+        "spec-schema", help="print the JSON Schema of a dataset spec (for editors: completion and checks as you type)"
+    )
 
     runs = sub.add_parser("runs", help="list recent runs from the ledger")
-    runs.add_argument("--lake", required=True)
+    runs.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
     runs.add_argument("--ledger", help="ledger URI: dynamodb://TABLE or sqlite:///PATH (default: under {lake}/_meta/)")
     runs.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
     runs.add_argument("--run", help="show the files of one run")
-    runs.add_argument("--dataset")
-    runs.add_argument("--limit", type=int, default=20)
-    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--dataset", help="only this dataset's runs")
+    runs.add_argument("--limit", type=int, default=20, help="runs to list, newest first (default 20)")
+    _json_option(runs, "print JSON")
     return parser
+
+
+def _with_parents(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    """A parser class whose instances (the sub-commands) all take ``common``'s options."""
+
+    class SubParser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["parents"] = [*kwargs.get("parents", []), common]
+            super().__init__(*args, **kwargs)
+
+    return SubParser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "query": commands.cmd_query,
         "ddl": commands.cmd_ddl,
         "validate-spec": commands.cmd_validate_spec,
+        "spec-schema": commands.cmd_spec_schema,
+        "init": commands.cmd_init,
         "runs": commands.cmd_runs,
     }[args.command]
     try:

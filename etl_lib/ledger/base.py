@@ -274,6 +274,10 @@ class Ledger(abc.ABC):
         """Every state of one file, oldest first: runs' and operators' (the file's audit trail)."""
 
     @abc.abstractmethod
+    def run_status(self, run_id: str) -> str | None:
+        """The status a run last recorded (``running``, ``succeeded``...); None: no such run."""
+
+    @abc.abstractmethod
     def run_is_live(self, run_id: str) -> bool:
         """False once the run recorded its end (or, locally, its process is gone)."""
 

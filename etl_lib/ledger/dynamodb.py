@@ -152,15 +152,20 @@ class DynamoLedger(Ledger):
             raise
         return True
 
-    def run_is_live(self, run_id: str) -> bool:
-        """False once the claiming run recorded its end (a failed run frees its claims at once)."""
-        if run_id.startswith(MANUAL_RUN):
-            return False  # an operator's change
+    def run_status(self, run_id: str) -> str | None:
+        """The status a run last recorded (its marker beside its history); None: no such run."""
         response = self._call(
             "get_item", self.table.get_item, Key={"pk": f"{self.customer}#run#{run_id}", "sk": _RUN_MARK}
         )
         item = response.get("Item")
-        return item is None or item.get("status") == "running"
+        return None if item is None else str(item.get("status"))
+
+    def run_is_live(self, run_id: str) -> bool:
+        """False once the claiming run recorded its end (a failed run frees its claims at once)."""
+        if run_id.startswith(MANUAL_RUN):
+            return False  # an operator's change
+        status = self.run_status(run_id)
+        return status is None or status == "running"
 
     def save_new_file(self, record: FileRecord) -> None:
         """Store a file's first record (``ClaimConflict`` when it has one), then its history items."""

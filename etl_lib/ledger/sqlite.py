@@ -174,6 +174,11 @@ class SqliteLedger(Ledger):
             self._upsert("files", _to_row(claimed))
         return current
 
+    def run_status(self, run_id: str) -> str | None:
+        """The status a run last recorded; None: no such run."""
+        row = self._conn.execute("SELECT status FROM runs WHERE run_id = ? LIMIT 1", (run_id,)).fetchone()
+        return None if row is None else str(row["status"])
+
     def run_is_live(self, run_id: str) -> bool:
         """False when the claiming run has ended, or was a process on this host that is gone
         (an operator's change is never live)."""

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from great_expectations.expectations.expectation import Expectation
     from pyspark.sql import DataFrame
 
-    from etl_lib.spec.model import ExpectationSpec
+    from etl_lib.spec.model import DatasetSpec, ExpectationSpec
 
 __all__ = [
     "CheckResult",
@@ -141,6 +141,25 @@ def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> 
 
     by_index = {_index_of(r): r for r in outcome.results}
     return [_to_check_result(index, spec, by_index[index]) for index, spec in enumerate(expectations)]
+
+
+def expectation_problems(spec: DatasetSpec) -> list[str]:
+    """Every expectation of ``spec`` that cannot run as written, a line each: not a Great
+    Expectations expectation, an unknown or missing argument, a column the spec does not
+    have, an argument of the wrong kind. Imports Great Expectations (no Spark)."""
+    if not spec.expectations:
+        return []
+    from etl_lib.spec.model import METADATA_COLUMNS
+
+    gxe = _import_expectations()
+    columns = [*spec.column_names, *METADATA_COLUMNS, "_source_row"]
+    problems: list[str] = []
+    for index, check in enumerate(spec.expectations):
+        try:
+            _build(gxe, index, check, columns)
+        except ExpectationError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 # --- Great Expectations plumbing ---------------------------------------------------------

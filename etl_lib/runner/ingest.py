@@ -26,6 +26,7 @@ run redoes it. Staging is cleaned in every case.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -48,7 +49,7 @@ from etl_lib.runner.receipts import write_summary
 from etl_lib.spark import observed
 from etl_lib.spark_errors import spark_errors
 from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
-from etl_lib.spec.model import ExpectationSpec
+from etl_lib.spec.model import DatasetSpec, ExpectationSpec
 from etl_lib.spec.schema import processed_schema
 from etl_lib.transform.chain import with_checked_values, with_file_columns
 from etl_lib.transform.partition import PARTITION_COLUMNS
@@ -262,7 +263,21 @@ def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) 
     rejected_files = sorted(k for keys in staged["rejected"].values() for k in keys)
     check_files = sorted(k for keys in staged["checks"].values() for k in keys)
     warnings = _check_expectations(ctx, counts, check_files, check_columns, key)
+    warnings += years_outside(ctx.spec, staged["processed"])
     return Staged(rows_in, rows_valid, dict(staged["processed"]), rejected_files, warnings, splits is not None)
+
+
+def years_outside(spec: DatasetSpec, partitions: Iterable[str]) -> list[str]:
+    """A warning per ``year=YYYY`` of ``partitions`` outside the spec's ``partition_years``:
+    written, but not seen by Athena's partition projection."""
+    first, last = spec.partition_years
+    years = sorted({p.split("/")[0].removeprefix("year=") for p in partitions if p.startswith("year=")})
+    return [
+        f"rows in year={year} are outside partition_years {first}-{last}: Athena does not see them "
+        "(widen partition_years in the spec)"
+        for year in years
+        if year.isdigit() and not first <= int(year) <= last
+    ]
 
 
 def staged_by_kind(ctx: RunContext, staging: str) -> dict[str, dict[str, list[str]]]:

@@ -1,11 +1,13 @@
 """Load a YAML dataset spec into a ``DatasetSpec``, with one-line errors.
 
 Every problem is reported as ``<file> (dataset 'x'): <field>: <what is wrong>;
-<what is allowed>`` before any data is read.
+<what is allowed>`` before any data is read: the first in the error's message, all of them
+(up to ``MAX_PROBLEMS``) in ``SpecError.problems``, which ``etl-lib validate-spec`` prints.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -51,31 +53,51 @@ def _read_s3_text(uri: str) -> str:
     return bytes(body).decode("utf-8")
 
 
+MAX_PROBLEMS = 12
+"""Problems reported at most, per spec."""
+
+
 def parse_spec(raw: Any, path: str = "<spec>") -> DatasetSpec:
-    """Validate an already-parsed YAML document."""
+    """Validate an already-parsed YAML document; ``SpecError`` with every problem found."""
     if not isinstance(raw, dict):
         raise SpecError(path, "a spec must be a YAML mapping with at least 'dataset' and 'columns'")
     dataset = raw.get("dataset") if isinstance(raw.get("dataset"), str) else None
     try:
         return DatasetSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(path, _first_error(exc, raw), dataset) from None
+        problems = tuple(_problems(exc, raw))
+        raise SpecError(path, problems[0], dataset, problems) from None
 
 
-def _first_error(exc: ValidationError, raw: dict[str, Any]) -> str:
-    """The first pydantic error as ``field: message``, naming columns by name."""
-    error = exc.errors()[0]
-    field = _field_path(error["loc"], raw)
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = f"unknown key; {_allowed_keys(error['loc'])}"
-    elif error["type"] == "missing":
-        message = "required field is missing"
-    elif error["type"] == "literal_error":
-        message = f"got {error.get('input')!r}; {message.lower()}"
-    more = len(exc.errors()) - 1
-    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    return f"{field}: {message}{suffix}" if field else f"{message}{suffix}"
+def _problems(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
+    """Every pydantic error as ``field: message`` (naming columns by name), unknown keys first
+    with the nearest valid one; a required key missing because it is misspelt is said once."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    found: list[str] = []
+    suggested: set[tuple[Any, ...]] = set()
+    for error in errors:
+        loc = tuple(error["loc"])
+        field = _field_path(loc, raw)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+            if close:
+                suggested.add((*loc[:-1], close[0]))
+                message = f"unknown key; did you mean {close[0]!r}?"
+            else:
+                message = f"unknown key; allowed: {', '.join(allowed)}"
+        elif error["type"] == "missing":
+            if loc in suggested:
+                continue
+            message = "required field is missing"
+        elif error["type"] == "literal_error":
+            message = f"got {error.get('input')!r}; {message.lower()}"
+        for line in message.split("\n"):  # a model's own checks: several, each naming its field
+            problem = f"{field}: {line}" if field else line
+            if problem not in found:
+                found.append(problem)
+    return found[:MAX_PROBLEMS]
 
 
 def _field_path(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
@@ -98,7 +120,7 @@ def _field_path(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     return ".".join(parts)
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> str:
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     from etl_lib.spec import model
 
     section = [p for p in loc[:-1] if isinstance(p, str)]
@@ -109,4 +131,4 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
         ("derived",): model.DerivedSpec,
         ("expectations",): model.ExpectationSpec,
     }.get(tuple(section), model.DatasetSpec)
-    return "allowed: " + ", ".join(cls.model_fields)
+    return list(cls.model_fields)

@@ -92,14 +92,20 @@ class ColumnSpec(SpecModel):
         None, description="Header(s) in the file when they differ from name; the first present wins."
     )
     required: bool = Field(False, description="A missing (null or empty) value rejects the row.")
-    clean: list[str] = Field(default_factory=list, description="Built-in cleaning rules, in order.")
+    clean: list[str] = Field(
+        default_factory=list,
+        description="Built-in cleaning rules, in order.",
+        json_schema_extra={"items": {"type": "string", "enum": list(CLEANERS)}},
+    )
     format: str | list[str] | None = Field(
         None, description="date/timestamp patterns (Spark datetime patterns), tried in order."
     )
     allowed: list[Scalar] | None = Field(None, description="The only values accepted.")
     min: Scalar | None = Field(None, description="Smallest accepted value (inclusive).")
     max: Scalar | None = Field(None, description="Largest accepted value (inclusive).")
-    pattern: str | None = Field(None, description="Regular expression the cleaned value must match.")
+    pattern: str | None = Field(
+        None, description="Regular expression (Java's syntax: Spark runs it) the cleaned value must match."
+    )
     pii: bool = Field(False, description="Hashed with sha256 in analytics-ready.")
     description: str | None = Field(None, description="Free text for people and the catalog.")
 
@@ -123,16 +129,6 @@ class ColumnSpec(SpecModel):
         unknown = [v for v in value if v not in CLEANERS]
         if unknown:
             raise ValueError(f"unknown clean rule(s) {unknown}; allowed: {', '.join(CLEANERS)}")
-        return value
-
-    @field_validator("pattern")
-    @classmethod
-    def _valid_regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {value!r}: {exc}") from None
         return value
 
     @model_validator(mode="after")
@@ -203,7 +199,10 @@ EXPECTATION_TYPES = (
 class ExpectationSpec(SpecModel):
     """A batch-level data-quality check, run with Great Expectations on each file's valid rows."""
 
-    type: str = Field(description="A Great Expectations expectation name (snake_case).")
+    type: str = Field(
+        description="A Great Expectations expectation name (snake_case).",
+        json_schema_extra={"enum": list(EXPECTATION_TYPES)},
+    )
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Its arguments (column, min_value...).")
     on_failure: Literal["fail", "warn"] = Field(
         "fail", description="fail: the file fails whole, nothing is written; warn: recorded only."
@@ -229,6 +228,11 @@ class DatasetSpec(SpecModel):
     latest_by: str | None = Field(None, description="Column deciding which row of a key wins.")
     partition_by: str | None = Field(None, description="date/timestamp column -> year=/month= folders.")
     expectations: list[ExpectationSpec] = Field(default_factory=list)
+    partition_years: tuple[int, int] = Field(
+        (2000, 2099),
+        description="[first, last]: the years Athena's partition projection covers. Rows in a year outside it "
+        "are written but Athena does not see them; the run warns about each such file.",
+    )
     receipts: bool = Field(
         True,
         description="Write a receipt per delivered file under receipts/{dataset}/: its counts, and each rejected "
@@ -243,31 +247,52 @@ class DatasetSpec(SpecModel):
             raise ValueError(f"dataset name {value!r} must match [a-z][a-z0-9_]*")
         return value
 
+    @field_validator("partition_years")
+    @classmethod
+    def _years(cls, value: tuple[int, int]) -> tuple[int, int]:
+        first, last = value
+        if not 1000 <= first <= last <= 9999:
+            raise ValueError(f"partition_years {list(value)}: expected [first, last], years of 4 digits, first <= last")
+        return value
+
     @model_validator(mode="after")
     def _cross_checks(self) -> DatasetSpec:
+        problems = self._cross_problems()
+        if problems:  # every one, a line each (``load`` splits them)
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _cross_problems(self) -> list[str]:
         names = [c.name for c in self.columns] + [d.name for d in self.derived]
+        problems: list[str] = []
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"duplicate column name(s) {duplicates}; every column and derived name must be unique")
+            problems.append(f"duplicate column name(s) {duplicates}; every column and derived name must be unique")
         known = ", ".join(names)
         for key in self.keys:
             if key not in names:
-                raise ValueError(f"keys: unknown column {key!r}; known columns: {known}")
+                problems.append(f"keys: unknown column {key!r}{_nearest(key, names)}; known columns: {known}")
         if self.latest_by is not None and self.latest_by not in names:
-            raise ValueError(f"latest_by: unknown column {self.latest_by!r}; known columns: {known}")
+            problems.append(
+                f"latest_by: unknown column {self.latest_by!r}{_nearest(self.latest_by, names)}; known columns: {known}"
+            )
         if self.latest_by is not None and not self.keys:
-            raise ValueError("latest_by needs keys: it decides which row of a key wins")
+            problems.append("latest_by needs keys: it decides which row of a key wins")
         if self.partition_by is not None:
             if self.partition_by not in names:
-                raise ValueError(f"partition_by: unknown column {self.partition_by!r}; known columns: {known}")
-            ptype = self.type_of(self.partition_by)
-            if ptype not in ("date", "timestamp"):
-                temporal = [n for n in names if self.type_of(n) in ("date", "timestamp")]
-                raise ValueError(
-                    f"partition_by: column {self.partition_by!r} is {ptype or 'untyped'}, "
-                    f"it must be a date or timestamp column; candidates: {temporal or 'none'}"
+                problems.append(
+                    f"partition_by: unknown column {self.partition_by!r}{_nearest(self.partition_by, names)}; "
+                    f"known columns: {known}"
                 )
-        return self
+            else:
+                ptype = self.type_of(self.partition_by)
+                if ptype not in ("date", "timestamp"):
+                    temporal = [n for n in names if self.type_of(n) in ("date", "timestamp")]
+                    problems.append(
+                        f"partition_by: column {self.partition_by!r} is {ptype or 'untyped'}, "
+                        f"it must be a date or timestamp column; candidates: {temporal or 'none'}"
+                    )
+        return problems
 
     def type_of(self, name: str) -> str | None:
         """The declared type of a column or derived column (None when a derived one is untyped)."""
@@ -288,3 +313,11 @@ class DatasetSpec(SpecModel):
     def pii_columns(self) -> list[str]:
         """Columns hashed in analytics-ready."""
         return [c.name for c in self.columns if c.pii]
+
+
+def _nearest(word: str, choices: list[str]) -> str:
+    """``; did you mean 'x'?`` for the closest of ``choices``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

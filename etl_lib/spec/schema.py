@@ -74,16 +74,66 @@ def analytics_schema(spark: SparkSession, spec: DatasetSpec) -> T.StructType:
     )
 
 
-def check_spec(spark: SparkSession, spec: DatasetSpec, path: str = "<spec>") -> None:
-    """Spark-side checks: derived expressions parse and resolve, derived keys and
-    partition columns have the right type."""
-    fields = {f.name: f for f in derived_fields(spark, spec, path)}
-    if spec.partition_by in fields:
-        dtype = fields[spec.partition_by].dataType
+def needs_spark(spec: DatasetSpec) -> bool:
+    """Whether checking ``spec`` needs Spark: derived expressions (Spark's analyser) or
+    regular expressions (Java's engine runs them, so Java's must accept them)."""
+    return bool(spec.derived) or bool(regexes(spec))
+
+
+def regexes(spec: DatasetSpec) -> list[tuple[str, str]]:
+    """(where, regex) of every regular expression a run hands to Spark."""
+    found = [(f"columns[{n}] ({c.name}).pattern", c.pattern) for n, c in enumerate(spec.columns) if c.pattern]
+    for index, check in enumerate(spec.expectations):
+        regex = check.kwargs.get("regex")
+        if isinstance(regex, str):
+            found.append((f"expectations[{index}] {check.type}.regex", regex))
+    return found
+
+
+def spec_problems(spark: SparkSession, spec: DatasetSpec) -> list[str]:
+    """Every Spark-side problem, a line each: a regular expression Java's engine refuses, a
+    derived expression that does not parse or resolve, a derived partition column that is
+    not a date or timestamp."""
+    problems = [
+        f"{where}: {problem}" for where, regex in regexes(spec) if (problem := java_regex_problem(spark, regex))
+    ]
+    frame = spark.createDataFrame([], typed_schema(spec))
+    from etl_lib.transform.derive import with_derived_columns
+
+    for index, derived in enumerate(spec.derived):
+        partial = spec.model_copy(update={"derived": [derived]})
+        try:
+            frame = frame.transform(with_derived_columns(partial))
+        except (AnalysisException, PySparkException) as exc:
+            first = str(exc).strip().splitlines()[0]
+            problems.append(f"derived[{index}] ({derived.name}).expr: {first}")
+    if not problems and spec.partition_by in {d.name for d in spec.derived}:
+        dtype = frame.schema[spec.partition_by].dataType
         if not isinstance(dtype, T.DateType | T.TimestampType):
-            raise SpecError(
-                path,
+            problems.append(
                 f"partition_by: derived column {spec.partition_by!r} is {dtype.simpleString()}, "
-                "it must be a date or timestamp",
-                spec.dataset,
+                "it must be a date or timestamp"
             )
+    return problems
+
+
+def java_regex_problem(spark: SparkSession, regex: str) -> str | None:
+    """Why Java's regular expression engine (the one Spark's ``rlike`` runs) refuses
+    ``regex``, or None when it accepts it."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    try:
+        jvm.java.util.regex.Pattern.compile(regex)
+    except Exception as exc:  # py4j's error around a PatternSyntaxException
+        text = str(exc)
+        marker = "PatternSyntaxException: "
+        detail = text[text.index(marker) + len(marker) :].splitlines()[0] if marker in text else text.splitlines()[0]
+        return f"bad regular expression {regex!r} (Java's syntax, which Spark runs): {detail}"
+    return None
+
+
+def check_spec(spark: SparkSession, spec: DatasetSpec, path: str = "<spec>") -> None:
+    """Spark-side checks (``spec_problems``): ``SpecError`` with every problem found."""
+    problems = tuple(spec_problems(spark, spec)) if needs_spark(spec) else ()
+    if problems:
+        raise SpecError(path, problems[0], spec.dataset, problems)

@@ -91,7 +91,10 @@ def test_glue_table_from_the_spec_with_projection(spark, aws: str, repo) -> None
     assert table["StorageDescriptor"]["Location"] == "s3://acme-c1-dev-datalake/analytics-ready/transactions/"
     assert "ParquetHiveSerDe" in table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
     assert table["Parameters"]["projection.enabled"] == "true"
+    assert table["Parameters"]["projection.year.range"] == "2000,2099"  # the default partition_years
     assert table["Parameters"]["storage.location.template"].endswith("transactions/year=${year}/month=${month}/")
-    # Registering again updates in place (no error, same table).
-    catalog.register(spec, "analytics-ready/transactions")
+    # Registering again updates in place (no error, same table), with the spec's years.
+    catalog.register(spec.model_copy(update={"partition_years": (2015, 2040)}), "analytics-ready/transactions")
+    again = glue.get_table(DatabaseName="acme_dev", Name="transactions")["Table"]
+    assert again["Parameters"]["projection.year.range"] == "2015,2040"
     assert len(glue.get_tables(DatabaseName="acme_dev")["TableList"]) == 1

@@ -133,6 +133,15 @@ def test_ddl_uses_partition_projection(spark, repo: Path, capsys) -> None:
     assert "`amount` decimal(18,2)" in ddl and "`transaction_ts` timestamp" in ddl
     assert "PARTITIONED BY (`year` string, `month` string)" in ddl
     assert "'storage.location.template'='s3://b/analytics-ready/transactions/year=${year}/month=${month}/'" in ddl
+    assert "'projection.year.range'='2000,2099'" in ddl
+
+
+def test_ddl_takes_the_specs_partition_years(spark, repo: Path, tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "tx.yaml"
+    text = (repo / "sample_csv" / "specs" / "transactions.yaml").read_text()
+    spec.write_text(text + "\npartition_years: [1990, 2035]\n")
+    assert main(["ddl", "--spec", str(spec), "--location", "s3://b/analytics-ready/transactions"]) == 0
+    assert "'projection.year.range'='1990,2035'" in capsys.readouterr().out
 
 
 def test_missing_source_is_a_clear_error(spark, tmp_path: Path, repo: Path, capsys) -> None:

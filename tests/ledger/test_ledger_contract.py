@@ -127,3 +127,11 @@ def test_a_mark_is_refused_without_a_reason_with_nothing_to_undo_or_under_a_live
     ledger.mark_file("tx", "raw/tx/c.csv", "force", "ana", "redo")
     with pytest.raises(ClaimConflict):
         ledger.save_new_file(FileRecord("tx", "raw/tx/c.csv", "x", 1, "new", "r9"))
+
+
+def test_a_runs_status_is_its_last_recorded_one(ledger: Ledger) -> None:
+    assert ledger.run_status("r9") is None
+    ledger.save_run(RunRecord(run_id="r9", dataset="tx", stage="all", owner="elsewhere:9"))
+    assert ledger.run_status("r9") == "running"
+    ledger.save_run(RunRecord(run_id="r9", dataset="tx", stage="all", status="succeeded", owner="elsewhere:9"))
+    assert ledger.run_status("r9") == "succeeded"

@@ -142,3 +142,18 @@ def test_derived_expression_with_unknown_column(spark) -> None:
 def test_good_derived_expression_passes(spark) -> None:
     spec = parse_spec(spec_with(derived=[{"name": "cents", "expr": "amount * 100", "type": "bigint"}]))
     check_spec(spark, spec)
+
+
+def test_partition_years_are_checked_and_default_to_2000_2099() -> None:
+    from etl_lib.runner.ingest import years_outside
+
+    base = {"dataset": "tx", "columns": [{"name": "id"}]}
+    assert parse_spec(base).partition_years == (2000, 2099)
+    assert parse_spec({**base, "partition_years": [1990, 2030]}).partition_years == (1990, 2030)
+    for bad in ([2030, 1990], [99, 2030], [2000]):
+        with pytest.raises(SpecError, match="partition_years"):
+            parse_spec({**base, "partition_years": bad})
+    spec = parse_spec({**base, "partition_years": [2000, 2030]})
+    warned = years_outside(spec, ["year=1999/month=12", "year=2024/month=01", "year=2031/month=01"])
+    assert [w.split(" are ")[0] for w in warned] == ["rows in year=1999", "rows in year=2031"]
+    assert "Athena does not see them" in warned[0]
