@@ -13,7 +13,8 @@ and decides everything into a ``Draft``; ``Draft.yaml`` is the text. What it wor
   decimals, exponents), ``boolean`` (true/false, yes/no...), dates and timestamps with the
   formats that cover every value (up to three, tried in order);
 - null tokens (``NULL``, ``N/A``...) when reading them as null lets a column have a type;
-- ``required`` where the sample has no empty value, and ``partition_by`` from a date column.
+- ``required`` where the sample has no empty value, and ``partition_by`` from a date or
+  timestamp column the sample always fills (a row without one would be rejected).
 """
 
 from __future__ import annotations
@@ -382,7 +383,8 @@ def _matches(value: str, fmt: tuple[str, str, str]) -> bool:
 
 
 def _partition_column(columns: list[DraftColumn]) -> str | None:
-    temporal = [c for c in columns if c.type in ("date", "timestamp")]
+    # A row without a partition value is rejected: only columns the sample always fills.
+    temporal = [c for c in columns if c.type in ("date", "timestamp") and c.required]
     if not temporal:
         return None
     named = [c for c in temporal if any(word in c.name for word in _TIME_WORDS)]
