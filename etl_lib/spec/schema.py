@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pyspark.errors import PySparkException
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 from pyspark.sql.utils import AnalysisException
 
@@ -43,20 +43,31 @@ def derived_fields(spark: SparkSession, spec: DatasetSpec, path: str = "<spec>")
 
 @lru_cache(maxsize=SPEC_CACHE_SIZE)
 def _derived_fields(spark: SparkSession, key: SpecKey, path: str) -> tuple[T.StructField, ...]:
-    from etl_lib.transform.derive import with_derived_columns
 
     spec = key.spec
     if not spec.derived:
         return ()
+    frame, problems = _analysed(spark, spec)
+    if problems:
+        raise SpecError(path, problems[0], spec.dataset, tuple(problems))
+    return tuple(frame.schema[d.name] for d in spec.derived)
+
+
+def _analysed(spark: SparkSession, spec: DatasetSpec) -> tuple[DataFrame, list[str]]:
+    """An empty DataFrame of the typed columns with each derived column that Spark's
+    analyser accepts, and a problem per one it refuses (``derived[i] (name).expr: ...``)."""
+    from etl_lib.transform.derive import with_derived_columns
+
     frame = spark.createDataFrame([], typed_schema(spec))
+    problems: list[str] = []
     for index, derived in enumerate(spec.derived):
         partial = spec.model_copy(update={"derived": [derived]})
         try:
             frame = frame.transform(with_derived_columns(partial))
         except (AnalysisException, PySparkException) as exc:
             first = str(exc).strip().splitlines()[0]
-            raise SpecError(path, f"derived[{index}] ({derived.name}).expr: {first}", spec.dataset) from None
-    return tuple(frame.schema[d.name] for d in spec.derived)
+            problems.append(f"derived[{index}] ({derived.name}).expr: {first}")
+    return frame, problems
 
 
 def processed_schema(spark: SparkSession, spec: DatasetSpec) -> T.StructType:
@@ -97,16 +108,8 @@ def spec_problems(spark: SparkSession, spec: DatasetSpec) -> list[str]:
     problems = [
         f"{where}: {problem}" for where, regex in regexes(spec) if (problem := java_regex_problem(spark, regex))
     ]
-    frame = spark.createDataFrame([], typed_schema(spec))
-    from etl_lib.transform.derive import with_derived_columns
-
-    for index, derived in enumerate(spec.derived):
-        partial = spec.model_copy(update={"derived": [derived]})
-        try:
-            frame = frame.transform(with_derived_columns(partial))
-        except (AnalysisException, PySparkException) as exc:
-            first = str(exc).strip().splitlines()[0]
-            problems.append(f"derived[{index}] ({derived.name}).expr: {first}")
+    frame, refused = _analysed(spark, spec)
+    problems += refused
     if not problems and spec.partition_by in {d.name for d in spec.derived}:
         dtype = frame.schema[spec.partition_by].dataType
         if not isinstance(dtype, T.DateType | T.TimestampType):
