@@ -88,9 +88,11 @@ def line_stats(lines: DataFrame, quote: str) -> DataFrame:
     )
 
 
-SPECIALS_ON_DRIVER = 20_000
-"""Up to this many special lines in a read partition, they come to the driver with the layout
-and the anchors are worked out there; more, and Spark works them out (``anchors``)."""
+SPECIALS_ON_DRIVER = 2_000
+"""Up to this many special lines per file and read partition (a partition is at most 128 MB of
+text), they come to the driver with the layout, and the anchors are worked out there; more
+in any, and Spark works them out (``anchors``). So the driver gets at most this many small
+tuples per read partition: metadata, like the partitions' line counts."""
 
 
 @dataclass(frozen=True)
