@@ -45,11 +45,15 @@ def _print_summary(summary: Any, as_json: bool) -> None:
         return
     if summary.report.files:
         print(file_table(summary))
-    run = summary.report.run
-    warned = f", {run.warning_count} warning(s)" if run.warning_count else ""
-    print(
-        f"run {run.run_id} {run.dataset}: {run.status} — {run.files} file(s), {run.rows_in} rows in, "
-        f"{run.rows_valid} valid, {run.rows_rejected} rejected, {run.rows_analytics} analytics-ready{warned}"
+    print(final_line(summary.report.run))
+
+
+def final_line(run: Any) -> str:
+    """The last line of a run: its status, counts, warnings and failures."""
+    return (
+        f"run {run.run_id} {run.dataset}: {run.status} — {run.files} file(s), {run.files_failed} failed, "
+        f"{run.rows_in} rows in, {run.rows_valid} valid, {run.rows_rejected} rejected, "
+        f"{run.rows_analytics} analytics-ready, {run.warning_count} warning(s)"
     )
 
 

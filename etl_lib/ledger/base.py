@@ -88,6 +88,8 @@ class FileRecord:
     changed_by: str | None = None
     why: str | None = None
     """Who made this state by hand (a mark), and why; None for a run's own states."""
+    duration_s: float | None = None
+    """Seconds the run took over this file, from its claim to its outcome (None: not processed)."""
 
     def evolve(self, **changes: object) -> FileRecord:
         """A copy with ``changes`` applied and ``updated_at`` refreshed (unless given)."""

@@ -47,7 +47,7 @@ from etl_lib.ledger.base import (
 _RUN_MARK = "#run"  # sorts before the history items' timestamps
 _TUPLES = {"outputs", "partitions", "dirty_partitions", "warnings"}
 _TIMES = {"updated_at", "started_at", "finished_at"}
-_FLOATS = {"delivered_at"}
+_FLOATS = {"delivered_at", "duration_s"}
 
 
 def _item(obj: FileRecord | RunRecord) -> dict[str, Any]:

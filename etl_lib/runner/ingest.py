@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from etl_lib.errors import ClaimConflict, EtlError, ReconciliationError, SourceFileError, TransientError
-from etl_lib.ledger.base import FileRecord
+from etl_lib.ledger.base import FileRecord, utcnow
 from etl_lib.quality.in_pass import in_pass_checks
 from etl_lib.read.csv import CORRUPT, RAW, Splits, plan_splits, read_csv_strings
 from etl_lib.read.header import map_columns, read_header
@@ -136,10 +136,17 @@ def _clean_staging(ctx: RunContext, key: str) -> None:
 def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
     log.warning("file failed: %s", message)
     reason = short_reason(message)
-    failed = claimed.evolve(status="failed", error=reason, rows_in=0, rows_valid=0, rows_rejected=0)
+    failed = claimed.evolve(
+        status="failed", error=reason, rows_in=0, rows_valid=0, rows_rejected=0, duration_s=_since(claimed)
+    )
     write_summary(ctx, failed)  # the partner's receipt says why
     ctx.ledger.save_file(failed, expected=claimed)
     return failed
+
+
+def _since(claimed: FileRecord) -> float:
+    """Seconds since the file was claimed (its record's last change before processing)."""
+    return round((utcnow() - claimed.updated_at).total_seconds(), 3)
 
 
 def _process(ctx: RunContext, task: FileTask, claimed: FileRecord, previous: FileRecord | None) -> FileRecord:
@@ -209,6 +216,7 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
         warnings=tuple(staged.warnings),
         receipt_owed=ctx.spec.receipts and staged.rows_in > staged.rows_valid,
         read_in_splits=staged.in_splits,
+        duration_s=_since(claimed),
     )
     write_summary(ctx, done)  # replaced with the file's other outputs; its rows follow (receipts)
     ctx.ledger.save_file(done, expected=intent)

@@ -206,20 +206,17 @@ def _raw_to_processed(
 
     def one(numbered: tuple[int, FileTask]) -> FileRecord | FileDeferred | None:
         n, task = numbered
+        started = time.monotonic()
         if ctx.progress:
             print(f"[{n}/{total}] {task.source.key} ({task.reason})", file=sys.stderr, flush=True)
-        try:
-            return process_file(ctx, task)
-        except ClaimConflict as exc:
-            # Another live run is processing this file: it is that run's to record.
-            log.warning("skipped: %s", exc)
-            return None
-        except FileDeferred as deferred:
-            return deferred
-        except EtlError as exc:  # the claim or the failure could not be recorded: the file stays as it was
-            log.warning("file left for the next run: %s", exc)
-            stand_in = FileRecord(ctx.dataset, task.source.key, task.checksum, task.source.size, "claimed", ctx.run_id)
-            return FileDeferred(stand_in, exc)
+        outcome = _process_one(ctx, task)
+        if ctx.progress:
+            print(
+                f"[{n}/{total}] {task.source.key}: {progress_outcome(outcome, time.monotonic() - started)}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return outcome
 
     workers = max(1, min(ctx.parallel_files or _default_parallelism(ctx), total))
     if workers <= 1:
@@ -230,6 +227,35 @@ def _raw_to_processed(
     records = [o for o in outcomes if isinstance(o, FileRecord)]
     _write_receipts(ctx, records, plan.receipts_owed)
     return records, [o for o in outcomes if isinstance(o, FileDeferred)]
+
+
+def _process_one(ctx: RunContext, task: FileTask) -> FileRecord | FileDeferred | None:
+    """``process_file``; None when another live run holds the file."""
+    try:
+        return process_file(ctx, task)
+    except ClaimConflict as exc:
+        # Another live run is processing this file: it is that run's to record.
+        log.warning("skipped: %s", exc)
+        return None
+    except FileDeferred as deferred:
+        return deferred
+    except EtlError as exc:  # the claim or the failure could not be recorded: the file stays as it was
+        log.warning("file left for the next run: %s", exc)
+        stand_in = FileRecord(ctx.dataset, task.source.key, task.checksum, task.source.size, "claimed", ctx.run_id)
+        return FileDeferred(stand_in, exc)
+
+
+def progress_outcome(outcome: FileRecord | FileDeferred | None, seconds: float) -> str:
+    """A file's progress line after its outcome: what became of it, in how long."""
+    took = f"{seconds:.1f} s"
+    if outcome is None:
+        return f"skipped after {took}: another live run holds it"
+    if isinstance(outcome, FileDeferred):
+        return f"left for the next run after {took}: {outcome}"
+    if outcome.status == "failed":
+        return f"failed in {took}: {outcome.error}"
+    warned = f", {len(outcome.warnings)} warning(s)" if outcome.warnings else ""
+    return f"{outcome.status} in {took}: {outcome.rows_in} rows, {outcome.rows_rejected} rejected{warned}"
 
 
 def _write_receipts(ctx: RunContext, records: list[FileRecord], earlier: tuple[FileRecord, ...]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -87,6 +88,27 @@ def test_partial_run_exits_3(spark, tmp_path: Path, repo: Path, capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "partial"
     assert out["file_results"][0]["error"].startswith("raw/accounts/broken.csv.gz: ")
+
+
+def test_progress_gives_each_files_duration_and_the_last_line_counts_failures(
+    spark, tmp_path: Path, repo: Path, demo_lake: Path, capsys
+) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(demo_lake / "raw" / "accounts", lake / "raw" / "accounts")
+    (lake / "raw" / "accounts" / "broken.csv.gz").write_bytes(b"not gzip")
+    spec = str(repo / "sample_csv" / "specs" / "accounts.yaml")
+    capsys.readouterr()
+    assert main(["run", "--spec", spec, "--lake", str(lake)]) == 3
+    captured = capsys.readouterr()
+    done = [line for line in captured.err.splitlines() if re.match(r"\[\d/3\] raw/accounts/\S+: ", line)]
+    assert len(done) == 3, captured.err
+    assert any(re.search(r"broken\.csv\.gz: failed in \d+\.\d s: ", line) for line in done)
+    assert sum(bool(re.search(r": processed in \d+\.\d s: \d+ rows, \d+ rejected", line)) for line in done) == 2
+    last = captured.out.strip().splitlines()[-1]
+    assert re.search(r": partial — 3 file\(s\), 1 failed, 532 rows in, 524 valid, 8 rejected, .*0 warning\(s\)$", last)
+    assert main(["files", "--spec", spec, "--lake", str(lake), "--json"]) == 0
+    durations = [f["duration_s"] for f in json.loads(capsys.readouterr().out)]
+    assert len(durations) == 3 and all(d is not None and d > 0 for d in durations)
 
 
 def test_a_warn_expectation_shows_in_the_run_table_summary_and_runs(spark, tmp_path: Path, capsys) -> None:
