@@ -17,6 +17,11 @@ LOCAL_FS_JAR   := $(SPARK_JARS)/etl-lib-local-fs.jar
 # stand-in Glue environment of the bundle test) and what the bundle adds to them.
 WHEELHOUSE     := $(VENV)/wheelhouse
 WHEELS_STAMP   := $(WHEELHOUSE)/.complete-$(shell cat setup.py $(GLUE_MODULES) deploy/glue_bundle.py | cksum | cut -d' ' -f1)
+# Data Docs' scripts, styles and fonts (Great Expectations' templates load them from CDNs): the npm
+# packages at the versions the templates name, packed into the venv; the files the pages use are
+# copied into the package (git-ignored), which the wheel carries (etl_lib/quality/docs_assets.py).
+DATA_DOCS_ASSETS := etl_lib/quality/data_docs_assets
+DATA_DOCS_STAMP  := $(DATA_DOCS_ASSETS)/.complete-$(shell cat etl_lib/quality/docs_assets.py | cksum | cut -d' ' -f1)
 LAKE   ?= ./lake
 CHECKOV_VENV := .venv-checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
@@ -24,12 +29,36 @@ CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: demo test lint wheel glue-bundle java venv jars clean bench deploy spec-schema
+# PostgreSQL for the sinks (etl_lib/sinks/, docs/sinks.md): its JDBC driver from Maven Central into
+# the venv's Spark (Glue has its own), and Debian's server for the sink tests, which run a throwaway
+# one (tests/postgres.py). Debian puts initdb and pg_ctl in /usr/lib/postgresql/VERSION/bin.
+POSTGRES_JDBC     := 42.7.14
+POSTGRES_JDBC_JAR := $(SPARK_JARS)/postgresql-$(POSTGRES_JDBC).jar
 
-demo: java $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR)
+.PHONY: postgres
+
+postgres:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || \
+	{ command -v initdb && command -v pg_ctl; } >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "PostgreSQL is missing (the sink tests run a server): install it so that initdb and pg_ctl are found (e.g. brew install postgresql@15)"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's postgresql (the sink tests run a throwaway server)"; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+$(POSTGRES_JDBC_JAR): | $(STAMP)
+	@command -v mvn >/dev/null 2>&1 || { echo "mvn is missing (Maven fetches PostgreSQL's JDBC driver from Maven Central): apt-get install maven, or brew install maven"; exit 1; }
+	mvn -q -B -Dstyle.color=never dependency:copy -Dartifact=org.postgresql:postgresql:$(POSTGRES_JDBC):jar -DoutputDirectory=$(SPARK_JARS)
+
+.PHONY: demo demo-postgres test lint wheel glue-bundle java venv jars clean bench deploy spec-schema data-docs-assets chromium
+
+demo: java $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR) $(DATA_DOCS_STAMP)
 	$(VENV)/bin/etl-lib demo --lake $(LAKE)
 
-test: java $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR) $(WHEELS_STAMP) $(CHECKOV)
+# The demo's gold models loaded into a throwaway local PostgreSQL, then queried back (docs/models.md).
+demo-postgres: demo postgres $(POSTGRES_JDBC_JAR)
+	$(PY) sample_csv/demo_postgres.py --lake $(LAKE)
+
+test: java chromium $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR) $(WHEELS_STAMP) $(CHECKOV) $(DATA_DOCS_STAMP) postgres $(POSTGRES_JDBC_JAR)
 	ETL_LIB_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -41,12 +70,12 @@ lint: $(STAMP)
 spec-schema: $(STAMP)
 	$(VENV)/bin/etl-lib spec-schema > docs/dataset-spec.schema.json
 
-wheel: $(STAMP)
+wheel: $(STAMP) $(DATA_DOCS_STAMP)
 	rm -rf dist/etl_lib-*.whl && $(PY) -m build --wheel --outdir dist . >/dev/null
 	@ls dist/*.whl
 
 # dist/glue/: the two job scripts and one zip of wheels that installs with pip --no-index on Glue 5.1.
-glue-bundle: $(STAMP)
+glue-bundle: $(STAMP) $(DATA_DOCS_STAMP)
 	$(PY) deploy/glue_bundle.py --out dist/glue
 
 jars: $(S3A_JARS) $(LOCAL_FS_JAR)
@@ -64,6 +93,13 @@ $(LOCAL_FS_JAR): jvm/etl_lib/hadoop/NioLocalFileSystem.java | $(STAMP)
 	javac -nowarn --release 17 -cp "$$(ls $(SPARK_JARS)/hadoop-client-api-*.jar)" -d build/jvm $< && \
 	jar cf $@ -C build/jvm .
 
+data-docs-assets: $(DATA_DOCS_STAMP)
+
+$(DATA_DOCS_STAMP): | $(STAMP)
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing (Data Docs' scripts and styles come from the npm registry): apt-get install nodejs npm, or brew install node"; exit 1; }
+	$(PY) -m etl_lib.quality.docs_assets --cache $(VENV)/data-docs-assets --out $(DATA_DOCS_ASSETS)
+	touch $@
+
 $(WHEELS_STAMP): $(STAMP)
 	$(PY) deploy/glue_bundle.py --download-only --wheelhouse $(WHEELHOUSE)
 	rm -f $(WHEELHOUSE)/.complete-* && touch $@
@@ -76,6 +112,14 @@ java:
 	@java -version 2>&1 | head -1 | grep -qE '"(17|21)[."]' || { echo "Java 17 is needed (Spark 3.5 / Glue 5.1); found: $$(java -version 2>&1 | head -1). Install openjdk-17 and set JAVA_HOME"; exit 1; }
 
 venv: $(STAMP)
+
+# The report's browser test drives Debian's Chromium through Playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "chromium is missing (the HTML report's browser test): install Chromium so that 'chromium' is on PATH"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's chromium (the HTML report's browser test)"; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # checkov lives in its own venv: its many pins must not move the runtime's.
 $(CHECKOV):
@@ -100,4 +144,4 @@ deploy: java $(STAMP)
 	PYTHON=$(abspath $(PY)) deploy/deploy.sh $(ARGS) $(ENV) $(CUSTOMER)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) dist build *.egg-info $(LAKE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) dist build *.egg-info $(LAKE) .pytest_cache .mypy_cache .ruff_cache $(DATA_DOCS_ASSETS)

@@ -35,7 +35,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["etl_lib", "etl_lib.*"]),
-    package_data={"etl_lib": ["log4j2.properties"]},
+    # data_docs_assets/: Data Docs' scripts, styles and fonts, vendored by `make data-docs-assets`.
+    package_data={"etl_lib": ["log4j2.properties"], "etl_lib.quality": ["data_docs_assets/**/*"]},
     install_requires=[
         # Neither is on Glue 5.1: both travel in the Glue bundle.
         "PyYAML>=6.0.1,<7",
@@ -52,6 +53,8 @@ setup(
             "ruff>=0.6",
             "mypy>=1.10",
             "types-PyYAML",
+            # Drives Debian's Chromium (`make test` installs it) in the HTML report's browser test.
+            "playwright==1.65.2",
             "build",
             "cfn-lint>=1.20",
             "duckdb==1.5.6",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploy etl_lib from a laptop, the same way .github/workflows/deploy.yml does:
 #   deploy/deploy.sh [options] ENV [CUSTOMER]
-# build the Glue bundle and check the specs -> platform stack -> publish the release to
+# build the Glue bundle and check the specs and models -> platform stack -> publish the release to
 # s3://{artifacts}/releases/{version}/ -> one stack per customer of ENV (or just CUSTOMER)
 # -> a smoke run of each. What goes where is deploy/customers.yaml. The very first deploy
 # of an environment must run here, with administrator credentials: the platform stack
@@ -62,7 +62,7 @@ if [[ $env == prod && $yes -eq 0 ]]; then
   [[ $answer == prod ]] || die "not confirmed"
 fi
 
-log "build: make glue-bundle (dist/glue/), then etl-lib validate-spec on every spec of $env"
+log "build: make glue-bundle (dist/glue/), then etl-lib validate-spec on every spec and model of $env"
 make --no-print-directory glue-bundle >/dev/null
 specs=$(plan specs --env "$env")
 if [[ -n $specs ]]; then
@@ -70,6 +70,15 @@ if [[ -n $specs ]]; then
   while IFS=$'\t' read -r _ _ path; do spec_paths+=("$path"); done <<<"$specs"
   "$REPO_ROOT/.venv/bin/etl-lib" validate-spec "${spec_paths[@]}" >/dev/null
 fi
+# A customer's models are checked with the specs they read: its own.
+for customer in $(plan customers --env "$env"); do
+  models=$(plan models --env "$env" --customer "$customer")
+  [[ -n $models ]] || continue
+  paths=()
+  while IFS=$'\t' read -r _ _ path; do paths+=("$path"); done < <(plan specs --env "$env" --customer "$customer")
+  while IFS=$'\t' read -r _ _ path; do paths+=("$path"); done <<<"$models"
+  "$REPO_ROOT/.venv/bin/etl-lib" validate-spec "${paths[@]}" >/dev/null
+done
 
 if [[ $platform -eq 1 ]]; then
   "$REPO_ROOT/deploy/platform.sh" "$env"

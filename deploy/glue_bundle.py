@@ -1,4 +1,4 @@
-"""Build the offline Glue bundle: ``dist/glue/`` = the two job scripts + one zip of wheels.
+"""Build the offline Glue bundle: ``dist/glue/`` = the job scripts + one zip of wheels.
 
 AWS Glue 5.0 and later install a "zip of wheels" named in ``--additional-python-modules``
 (a file ending in ``.gluewheels.zip`` whose ``wheels/`` folder holds the wheels and a
@@ -33,7 +33,8 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 REPO = Path(__file__).resolve().parent.parent
 GLUE_MODULES = REPO / "requirements" / "glue-5.1-base-requirements.txt"
-JOB_SCRIPTS = ("raw_to_processed.py", "processed_to_analytics.py")
+# The scripts cloudformation/customer.yaml runs (releases/{version}/glue_jobs/), all three in every release.
+JOB_SCRIPTS = ("raw_to_processed.py", "processed_to_analytics.py", "build_models.py")
 # Glue 5.1 runs CPython 3.11 on Amazon Linux 2023 (glibc 2.34): any manylinux x86_64 wheel up to glibc 2.34.
 MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(34, 16, -1)]
 MANYLINUX += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
@@ -133,6 +134,9 @@ def write_zip(kept: dict[str, Path], target: Path) -> None:
 
 def build_bundle(out: Path, wheelhouse: Path | None = None, offline: bool = False) -> Path:
     """Write ``out/``: the job scripts and ``etl_lib-{version}.gluewheels.zip``; return the zip."""
+    missing = [script for script in JOB_SCRIPTS if not (REPO / "glue_jobs" / script).is_file()]
+    if missing:
+        raise BundleError(f"glue_jobs/{', '.join(missing)} missing: cloudformation/customer.yaml runs every job script")
     with tempfile.TemporaryDirectory(prefix="glue-bundle-") as tmp:
         work = Path(tmp)
         wheel = project_wheel(work / "project")

@@ -14,6 +14,7 @@ call. Every error is one line naming the file, the entry and what is allowed.
   plan.py platform-params --env E                Key=Value lines for --parameter-overrides
   plan.py customer-params --env E --customer C --version V [--bundle NAME]
   plan.py specs --env E [--customer C]           customer_id, dataset, spec path (tab-separated)
+  plan.py models --env E [--customer C]          customer_id, model file name, its path (tab-separated)
   plan.py version --sha SHA [--tag TAG] [--dirty]
   plan.py manifest --env E --version V --commit SHA --bundle NAME
   plan.py release-bundle --env E --customer C < manifest.json  the Glue bundle, once the release fits the customer
@@ -46,11 +47,21 @@ CUSTOMER_TEMPLATE = "cloudformation/customer.yaml"
 SETTINGS = {"worker_type": "WorkerType", "number_of_workers": "NumberOfWorkers", "schedule": "Schedule"}
 SETTING_KEYS = {*SETTINGS, "parameters"}
 WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
-# customer template parameters deploy sets itself
-IDENTITY = ("PlatformStackName", "Prefix", "CustomerId", "Env", "Datasets", "ReleaseVersion", "BundleFile")
+# customer template parameters deploy sets itself (HasModels: whether the customer's models folder holds any)
+IDENTITY = ("PlatformStackName", "Prefix", "CustomerId", "Env", "Datasets", "ReleaseVersion", "BundleFile", "HasModels")
+# Customer template parameters of the models' Aurora PostgreSQL sink (given under `parameters`).
+SINK_PARAMETERS = (
+    "SinkName",
+    "SinkJdbcUrl",
+    "SinkSecretArn",
+    "SinkSecretKmsKeyArn",
+    "SinkSubnetId",
+    "SinkSecurityGroupIds",
+    "SinkAvailabilityZone",
+)
 TOP_KEYS = {"prefix", "environments", "defaults", "customers"}
 ENV_KEYS = {"region", "platform_parameters"}
-CUSTOMER_KEYS = {"customer_id", "datasets", "specs_dir", "environments", "overrides", *SETTING_KEYS}
+CUSTOMER_KEYS = {"customer_id", "datasets", "specs_dir", "models_dir", "environments", "overrides", *SETTING_KEYS}
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,19}$")
 CUSTOMER_RE = re.compile(r"^[a-z][a-z0-9]{1,19}$")
@@ -76,10 +87,18 @@ class Customer:
     specs_dir: Path
     environments: tuple[str, ...]
     settings: Mapping[str, Mapping[str, Any]]  # env -> worker_type/number_of_workers/schedule/parameters
+    models_dir: Path | None = None
+    # The model files (*.yaml, *.yml) directly in the models folder, by name (sorted); empty: no models.
+    models: tuple[str, ...] = ()
 
     def spec_path(self, dataset: str) -> Path:
         """Where the spec of one of the customer's datasets lives."""
         return self.specs_dir / f"{dataset}.yaml"
+
+    def model_path(self, name: str) -> Path:
+        """Where one of the customer's model files lives."""
+        assert self.models_dir is not None
+        return self.models_dir / name
 
 
 @dataclass(frozen=True)
@@ -198,16 +217,55 @@ def _customer(entry: Any, where: str, root: Path, envs: tuple[str, ...], default
     if not isinstance(own_envs, list) or not own_envs or any(e not in envs for e in own_envs):
         raise PlanError(f"{where}: environments {own_envs!r}: expected a non-empty list of {', '.join(envs)}")
     specs_dir = root / str(entry.get("specs_dir") or f"deploy/specs/{cid}")
+    models_dir, models = _models(root, entry.get("models_dir"), cid, where)
     customer_settings = _settings({k: entry[k] for k in SETTING_KEYS if k in entry}, where)
     overrides = _mapping(entry.get("overrides") or {}, f"{where}: overrides", set(own_envs))
     settings = {
         env: _merge(defaults, customer_settings, _settings(overrides.get(env) or {}, f"{where}: overrides.{env}"))
         for env in own_envs
     }
-    customer = Customer(cid, tuple(datasets), specs_dir, tuple(own_envs), settings)
+    customer = Customer(cid, tuple(datasets), specs_dir, tuple(own_envs), settings, models_dir, models)
     for dataset in customer.datasets:
         _check_spec(customer.spec_path(dataset), dataset, where)
+    for env, merged in settings.items():
+        given = sorted(k for k, v in merged["parameters"].items() if k in SINK_PARAMETERS and v)
+        if given and not models:
+            raise PlanError(
+                f"{where}: {env}: {', '.join(given)} configure the models' sink, but the customer has no models"
+                f" (no files in {models_dir}): add models there, or remove the Sink* parameters"
+            )
     return customer
+
+
+def _models(root: Path, configured: Any, cid: str, where: str) -> tuple[Path, tuple[str, ...]]:
+    """The models folder (``models_dir``, by default deploy/models/{customer}) and its model files.
+
+    The model files are what the build-models job reads: the ``*.yaml``/``*.yml`` files directly in
+    the folder (not hidden ones, not sub-folders). The default folder may be absent (no models); a
+    ``models_dir`` that is named must exist. Each file must be a YAML mapping; the full check is the
+    library's (``model:``, ``sql:``, ``reads:``...), when it builds.
+    """
+    if configured is not None and (not isinstance(configured, str) or not configured.strip()):
+        raise PlanError(f"{where}: models_dir {configured!r}: expected a folder of the repository")
+    folder = root / (configured or f"deploy/models/{cid}")
+    if not folder.exists():
+        if configured:
+            raise PlanError(f"{where}: models_dir {configured!r}: {folder} does not exist")
+        return folder, ()
+    if not folder.is_dir():
+        raise PlanError(f"{where}: models_dir: {folder} is not a folder")
+    names = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.suffix not in (".yaml", ".yml") or not path.is_file():
+            continue
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise PlanError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(doc, dict):
+            raise PlanError(f"{path}: a model file must be a YAML mapping, got {type(doc).__name__}")
+        names.append(path.name)
+    return folder, tuple(names)
 
 
 def _check_spec(path: Path, dataset: str, where: str) -> None:
@@ -333,6 +391,7 @@ def customer_overrides(
         "Env": env,
         "Datasets": ",".join(customer.datasets),
         "ReleaseVersion": check_version(version),
+        "HasModels": "true" if customer.models else "false",
     }
     if bundle:
         overrides["BundleFile"] = check_bundle(bundle)
@@ -403,11 +462,13 @@ def manifest(plan: Plan, env: str, version: str, commit: str, bundle: str) -> di
         "published_for": env,
         "published_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "customers": {c.customer_id: list(c.datasets) for c in plan.select(env)},
+        "models": {c.customer_id: list(c.models) for c in plan.select(env) if c.models},
     }
 
 
 def release_bundle(plan: Plan, env: str, customer_id: str, published: Mapping[str, Any]) -> str:
-    """The Glue bundle of a published release, after checking it holds a spec of each of the customer's datasets.
+    """The Glue bundle of a published release, after checking it holds a spec of each of the customer's datasets
+    and, when the customer has models, its models.
 
     Releases published before the offline bundle name only a wheel, which Glue would install
     from PyPI; the customer template can no longer run them.
@@ -432,6 +493,11 @@ def release_bundle(plan: Plan, env: str, customer_id: str, published: Mapping[st
         raise PlanError(
             f"release {version} holds no spec of {customer_id}'s {', '.join(missing)} (published before they were "
             "added?): publish and deploy a newer release"
+        )
+    if customer.models and not (published.get("models") or {}).get(customer_id):
+        raise PlanError(
+            f"release {version} holds no models of {customer_id} (published before they were added, or before "
+            "releases carried models?): publish and deploy a newer release"
         )
     return bundle
 
@@ -459,6 +525,7 @@ def run(argv: Sequence[str]) -> str:
             "platform-params",
             "customer-params",
             "specs",
+            "models",
             "version",
             "manifest",
             "release-bundle",
@@ -507,6 +574,12 @@ def run(argv: Sequence[str]) -> str:
     if args.command == "specs":
         return "".join(
             f"{c.customer_id}\t{d}\t{c.spec_path(d)}\n" for c in plan.select(args.env, customer) for d in c.datasets
+        )
+    if args.command == "models":
+        return "".join(
+            f"{c.customer_id}\t{name}\t{c.model_path(name)}\n"
+            for c in plan.select(args.env, customer)
+            for name in c.models
         )
     if args.command == "release-bundle":
         if not customer:

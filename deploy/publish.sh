@@ -2,7 +2,8 @@
 # Publish a release: deploy/publish.sh ENV VERSION COMMIT
 # Uploads the Glue bundle of dist/glue/ (or $GLUE_BUNDLE_DIR's; `make glue-bundle` builds it):
 # the zip of wheels etl_lib-*.gluewheels.zip and the job scripts (to glue_jobs/), and every
-# customer's specs of ENV to s3://{artifacts bucket}/releases/VERSION/, manifest.json last
+# customer's specs (to specs/{customer}/) and model files (the *.yaml of its models folder, to
+# models/{customer}/) of ENV to s3://{artifacts bucket}/releases/VERSION/, manifest.json last
 # (a release without one is incomplete). Releases are kept: rolling back is deploying an
 # older VERSION. A VERSION already published from the same commit is left as it is; from
 # another commit, it is refused.
@@ -22,7 +23,7 @@ bundles=("$glue"/etl_lib-*.gluewheels.zip)
   die "expected one etl_lib-*.gluewheels.zip in $glue, found ${#bundles[@]}: run 'make glue-bundle'"
 bundle=${bundles[0]}
 # The scripts cloudformation/customer.yaml runs, from releases/VERSION/glue_jobs/.
-scripts=("$glue/raw_to_processed.py" "$glue/processed_to_analytics.py")
+scripts=("$glue/raw_to_processed.py" "$glue/processed_to_analytics.py" "$glue/build_models.py")
 for script in "${scripts[@]}"; do
   [[ -f $script ]] || die "$script is missing: run 'make glue-bundle'"
 done
@@ -49,6 +50,12 @@ if [[ -n $specs ]]; then
   while IFS=$'\t' read -r customer dataset path; do
     cp_up "$path" "$dest/specs/$customer/$dataset.yaml"
   done <<<"$specs"
+fi
+models=$(plan models --env "$env")
+if [[ -n $models ]]; then
+  while IFS=$'\t' read -r customer name path; do
+    cp_up "$path" "$dest/models/$customer/$name"
+  done <<<"$models"
 fi
 manifest=$(plan manifest --env "$env" --version "$version" --commit "$commit" --bundle "$(basename "$bundle")")
 cp_up - "$dest/manifest.json" <<<"$manifest"

@@ -68,6 +68,12 @@ def deliver(samples: str, delivery: str, lake: str) -> list[str]:
     return delivered
 
 
+MODEL_QUERY = (
+    "SELECT client_id, currency, total_deposits, total_withdrawals, active_months\n"
+    "FROM client_deposit_totals ORDER BY total_deposits DESC LIMIT 5"
+)
+
+
 def run_demo(lake: str, master: str | None = None) -> int:
     """Run the demo; return the worst exit code of its runs (0 or 3)."""
     from etl_lib.catalog.local import LocalCatalog
@@ -106,6 +112,26 @@ def run_demo(lake: str, master: str | None = None) -> int:
     print(DEMO_QUERY)
     result = ctx.spark.sql(DEMO_QUERY)
     print(table(result.columns, [list(r) for r in result.limit(100).collect()]))  # display, bounded
+    from etl_lib.models.run import analysed_tables, run_models
+    from etl_lib.runner.build import build_models_context
+
+    print("\n=== gold models (sample_csv/models/), built in dependency order over analytics-ready:", flush=True)
+    models = build_models_context(ctx.spark, os.path.join(samples, "models"), specs, lake, skip_sinks=True)
+    built = run_models(models)
+    worst = max(worst, built.exit_code)
+    for outcome in built.outcomes:
+        print(f"{outcome.model}: {outcome.status}, {outcome.rows} rows ({outcome.reason})")
+    tables = analysed_tables(models.spark, models.models, models.specs)
+    for model in models.models:
+        catalog.register_table(tables[model.model], f"analytics-ready/{model.model}")
+    print(f"\n{MODEL_QUERY}")
+    shown = ctx.spark.sql(MODEL_QUERY)
+    print(table(shown.columns, [list(r) for r in shown.limit(10).collect()]))  # display, bounded
+
+    from etl_lib.report.publish import write_report
+
+    page = write_report(ctx.storage, ctx.ledger, [load_spec(p) for p in specs])
+    print(f"\n=== the lake's HTML report (open it in a browser): {page}")
     print(f'\nTry: etl-lib query --lake {lake} --spec sample_csv/specs/transactions.yaml "SELECT ..."')
     print(f"     etl-lib runs --lake {lake}")
     sys.stdout.flush()

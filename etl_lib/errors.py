@@ -35,23 +35,30 @@ class SpecError(EtlError):
     """The dataset spec is invalid; reported before any data is read."""
 
     def __init__(
-        self, path: str, message: str, dataset: str | None = None, problems: tuple[str, ...] | None = None
+        self,
+        path: str,
+        message: str,
+        dataset: str | None = None,
+        problems: tuple[str, ...] | None = None,
+        kind: str = "dataset",
     ) -> None:
         self.path = path
         self.dataset = dataset
+        self.kind = kind
+        """What the file defines: a ``dataset`` or a ``model``."""
         self.problems = problems or (message,)
         """Every problem found, a line each (``message`` is the first, with how many more)."""
         more = len(self.problems) - 1
         if more and message == self.problems[0]:
             message += f" (and {more} more: etl-lib validate-spec lists them)"
         self.message = message
-        where = f"{path}" + (f" (dataset '{dataset}')" if dataset else "")
+        where = f"{path}" + (f" ({kind} '{dataset}')" if dataset else "")
         super().__init__(f"{where}: {message}")
 
     @property
     def where(self) -> str:
         """The spec's path, and its dataset when known."""
-        return f"{self.path}" + (f" (dataset '{self.dataset}')" if self.dataset else "")
+        return f"{self.path}" + (f" ({self.kind} '{self.dataset}')" if self.dataset else "")
 
 
 class SourceFileError(EtlError):

@@ -11,6 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from tests.aws.fault_proxy import FaultProxy
+from tests.postgres import PostgresServer, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -41,10 +42,20 @@ def spark() -> Iterator[SparkSession]:
     session.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def repo() -> Path:
     """The repository root."""
     return REPO
+
+
+@pytest.fixture(scope="session")
+def demo_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``etl-lib demo``'s lake, made once per session: copy it before changing it."""
+    from etl_lib.cli.main import main
+
+    lake = tmp_path_factory.mktemp("demo") / "lake"
+    assert main(["demo", "--lake", str(lake)]) == 0
+    return lake
 
 
 @pytest.fixture
@@ -179,3 +190,12 @@ def aws(moto_endpoint: str, moto_server: str, fault_proxy: FaultProxy) -> Iterat
     reset()
     yield moto_endpoint
     reset()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:  # PostgreSQL for the sink tests: one throwaway server per session
+    """A PostgreSQL server on a free loopback port under a temporary folder, stopped and deleted after the
+    session (and stopped by the kernel if the session is killed): ``url``, ``user``, ``password``, ``host``,
+    ``port``, ``database``; ``sql(...)`` runs SQL through psql in a session of its own."""
+    with postgres_server() as server:
+        yield server

@@ -1,12 +1,12 @@
-"""Athena DDL for a dataset's analytics-ready table (partition projection on)."""
+"""Athena DDL for an analytics-ready table (partition projection on when it is partitioned)."""
 
 from __future__ import annotations
 
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from etl_lib.catalog.table import TableDef, dataset_table
 from etl_lib.spec.model import DatasetSpec
-from etl_lib.spec.schema import analytics_schema
 
 
 def athena_type(dtype: T.DataType) -> str:
@@ -48,22 +48,29 @@ def projection_properties(location: str, years: tuple[int, int] = (2000, 2099)) 
 
 
 def athena_ddl(spark: SparkSession, spec: DatasetSpec, location: str, database: str = "default") -> str:
-    """``CREATE EXTERNAL TABLE`` for ``spec`` over ``location`` (an ``s3://`` URI).
+    """``CREATE EXTERNAL TABLE`` for a dataset over ``location`` (an ``s3://`` URI).
 
     ``year``/``month`` are partition keys with partition projection, so Athena
     needs no ``MSCK REPAIR TABLE`` when a new month appears.
     """
+    return table_ddl(dataset_table(spark, spec), location, database)
+
+
+def table_ddl(table: TableDef, location: str, database: str = "default") -> str:
+    """``CREATE EXTERNAL TABLE`` for ``table`` over ``location`` (an ``s3://`` URI)."""
     location = location.rstrip("/") + "/"
-    columns = [f for f in analytics_schema(spark, spec).fields if f.name not in ("year", "month")]
-    body = ",\n".join(f"  `{f.name}` {athena_type(f.dataType)}" for f in columns)
-    projection = projection_properties(location, spec.partition_years)
-    properties = ",\n".join(f"  '{k}'='{v}'" for k, v in projection.items())
-    comment = (spec.description or f"etl_lib dataset {spec.dataset}").replace("'", "''")
+    body = ",\n".join(f"  `{f.name}` {athena_type(f.dataType)}" for f in table.columns.fields)
+    comment = table.description.replace("'", "''")
+    partitioned = "PARTITIONED BY (`year` string, `month` string)\n" if table.partitioned else ""
+    properties = (
+        projection_properties(location, table.years) if table.partitioned else {"parquet.compression": "SNAPPY"}
+    )
+    listed = ",\n".join(f"  '{k}'='{v}'" for k, v in properties.items())
     return (
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{spec.dataset}` (\n{body}\n)\n"
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{table.name}` (\n{body}\n)\n"
         f"COMMENT '{comment}'\n"
-        "PARTITIONED BY (`year` string, `month` string)\n"
+        f"{partitioned}"
         "STORED AS PARQUET\n"
         f"LOCATION '{location}'\n"
-        "TBLPROPERTIES (\n" + properties + "\n);"
+        "TBLPROPERTIES (\n" + listed + "\n);"
     )

@@ -16,34 +16,32 @@ from etl_lib.aws.clients import client
 from etl_lib.aws.errors import error_code, translated
 from etl_lib.catalog.base import Catalog
 from etl_lib.catalog.ddl import athena_type, projection_properties
+from etl_lib.catalog.table import TableDef
 from etl_lib.errors import CatalogError, CatalogUnavailable
-from etl_lib.spec.model import DatasetSpec
-from etl_lib.spec.schema import analytics_schema
 
 
-def table_input(spark: SparkSession, spec: DatasetSpec, location: str) -> dict[str, Any]:
-    """The Glue ``TableInput`` of a dataset over ``location`` (``s3://…/analytics-ready/{dataset}/``)."""
+def table_input(table: TableDef, location: str) -> dict[str, Any]:
+    """The Glue ``TableInput`` of ``table`` over ``location`` (``s3://…/analytics-ready/{name}/``)."""
     location = location.rstrip("/") + "/"
-    comments = {c.name: c.description for c in spec.columns if c.description}
     columns = [
         {
             "Name": f.name,
             "Type": athena_type(f.dataType),
-            **({"Comment": comments[f.name]} if f.name in comments else {}),
+            **({"Comment": table.comments[f.name]} if f.name in table.comments else {}),
         }
-        for f in analytics_schema(spark, spec).fields
-        if f.name not in ("year", "month")
+        for f in table.columns.fields
     ]
+    parameters = {"classification": "parquet", "EXTERNAL": "TRUE"}
+    parameters |= (
+        projection_properties(location, table.years) if table.partitioned else {"parquet.compression": "SNAPPY"}
+    )
+    partition_keys = [{"Name": "year", "Type": "string"}, {"Name": "month", "Type": "string"}]
     return {
-        "Name": spec.dataset,
-        "Description": spec.description or f"etl_lib dataset {spec.dataset}",
+        "Name": table.name,
+        "Description": table.description,
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": {
-            "classification": "parquet",
-            "EXTERNAL": "TRUE",
-            **projection_properties(location, spec.partition_years),
-        },
-        "PartitionKeys": [{"Name": "year", "Type": "string"}, {"Name": "month", "Type": "string"}],
+        "Parameters": parameters,
+        "PartitionKeys": partition_keys if table.partitioned else [],
         "StorageDescriptor": {
             "Columns": columns,
             "Location": location,
@@ -67,15 +65,14 @@ class GlueCatalog(Catalog):
         self.lake_uri = lake_uri
         self.glue = glue or client("glue")
 
-    def register(self, spec: DatasetSpec, location: str) -> None:
-        """Create the table, or update it when it exists (columns follow the spec)."""
+    def register_table(self, table: TableDef, location: str) -> None:
+        """Create the table, or update it when it exists (columns follow the definition)."""
         uri = self.lake_uri(location)
-        table = table_input(self.spark, spec, uri)
-        what = f"cannot register table {self.database}.{spec.dataset} in the Glue Data Catalog"
+        what = f"cannot register table {self.database}.{table.name} in the Glue Data Catalog"
         with translated(what, CatalogUnavailable, CatalogError):
             try:
-                self.glue.update_table(DatabaseName=self.database, TableInput=table)
+                self.glue.update_table(DatabaseName=self.database, TableInput=table_input(table, uri))
             except Exception as exc:
                 if error_code(exc) != "EntityNotFoundException":
                     raise
-                self.glue.create_table(DatabaseName=self.database, TableInput=table)
+                self.glue.create_table(DatabaseName=self.database, TableInput=table_input(table, uri))

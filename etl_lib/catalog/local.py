@@ -5,10 +5,9 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from etl_lib.catalog.base import Catalog
+from etl_lib.catalog.table import TableDef
 from etl_lib.errors import CatalogError, CatalogUnavailable
 from etl_lib.faults import Faults
-from etl_lib.spec.model import DatasetSpec
-from etl_lib.spec.schema import analytics_schema
 from etl_lib.storage.base import Storage
 
 
@@ -23,20 +22,18 @@ class LocalCatalog(Catalog):
         self.storage = storage
         self.faults = faults or Faults()
 
-    def register(self, spec: DatasetSpec, location: str) -> None:
-        """Create or replace the view ``spec.dataset`` over ``location``.
+    def register_table(self, table: TableDef, location: str) -> None:
+        """Create or replace the view ``table.name`` over ``location``.
 
-        A dataset with no analytics-ready data yet is an empty view with the
-        right columns, so queries over it work and return nothing.
+        A table with no data yet is an empty view with the right columns, so queries over it
+        work and return nothing.
         """
-        self.faults.check("catalog.register", spec.dataset, CatalogUnavailable, CatalogError)
-        schema = analytics_schema(self.spark, spec)
-        if self.storage.exists(location):
-            frame = (
-                self.spark.read.schema(schema)
-                .option("basePath", self.storage.uri(location))
-                .parquet(self.storage.uri(location))
-            )
+        self.faults.check("catalog.register", table.name, CatalogUnavailable, CatalogError)
+        if self.storage.exists(location + "/"):
+            reader = self.spark.read.schema(table.schema)
+            if table.partitioned:
+                reader = reader.option("basePath", self.storage.uri(location))
+            frame = reader.parquet(self.storage.uri(location))
         else:
-            frame = self.spark.createDataFrame([], schema)
-        frame.createOrReplaceTempView(spec.dataset)
+            frame = self.spark.createDataFrame([], table.schema)
+        frame.createOrReplaceTempView(table.name)

@@ -33,6 +33,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         catalog_database=args.catalog_database,
         progress=not args.json,
         claim_timeout_s=None if args.claim_timeout_minutes is None else 60 * args.claim_timeout_minutes,
+        skip_sinks=args.skip_sinks,
     )
     summary = run_dataset(ctx, stage=args.stage, sources=args.source)
     _print_summary(summary, args.json)
@@ -197,12 +198,16 @@ def cmd_validate_spec(args: argparse.Namespace) -> int:
     """``etl-lib validate-spec``: every problem of each spec, a line each (exit 2 when any).
     Structure and expectations need no JVM; Spark starts only for a spec with derived
     expressions or regular expressions (Java's engine is the one that runs them)."""
+    from etl_lib.models.load import is_model_document, read_yaml
     from etl_lib.quality.expectations import expectation_problems
     from etl_lib.spec.schema import needs_spark, spec_problems
 
     spark = None
     bad = 0
-    for path in args.spec:
+    paths = [p for p in args.spec if not _is_model_file(p, read_yaml, is_model_document)]
+    model_files = [p for p in args.spec if p not in paths]
+    specs = []
+    for path in paths:
         spec = None
         try:
             spec = load_spec(path)
@@ -221,6 +226,8 @@ def cmd_validate_spec(args: argparse.Namespace) -> int:
                     spark = local_session(master="local[1]")
                 problems += spec_problems(spark, spec)
         bad += bool(problems)
+        if spec is not None and not problems:
+            specs.append(spec)
         if args.json:
             found = {"spec": path, "dataset": spec.dataset if spec else None, "valid": not problems}
             print(json.dumps({**found, "problems": problems}))
@@ -230,7 +237,49 @@ def cmd_validate_spec(args: argparse.Namespace) -> int:
         else:
             assert spec is not None
             print(f"{path}: ok — dataset '{spec.dataset}', {len(spec.columns)} columns, {len(spec.derived)} derived")
+    if model_files:
+        bad += _validate_models(args, model_files, specs, spark)
     return EXIT_USAGE if bad else EXIT_OK
+
+
+def _is_model_file(path: str, read: Any, is_model: Any) -> bool:
+    try:
+        return bool(is_model(read(path)))
+    except SpecError:
+        return False  # the spec check reports it
+
+
+def _validate_models(args: argparse.Namespace, paths: list[str], specs: list[Any], spark: Any) -> int:
+    """Check the models among the files against the valid specs given with them (and each other):
+    names, references, cycles, and each query analysed by Spark. Returns how many have problems."""
+    from etl_lib.models.check import model_problems
+    from etl_lib.models.load import load_model
+
+    models, found = [], {}
+    for path in paths:
+        try:
+            models.append((path, load_model(path)))
+        except SpecError as exc:
+            found[path] = (exc.where, list(exc.problems))
+    if models:
+        if spark is None:
+            from etl_lib.spark import local_session
+
+            spark = local_session(master="local[1]")
+        by_model = model_problems(spark, [m for _, m in models], specs)
+        for path, model in models:
+            problems = [*by_model.get("", []), *by_model.get(model.model, [])]
+            found[path] = (f"{path} (model '{model.model}')", problems)
+    for path in paths:
+        where, problems = found[path]
+        if args.json:
+            print(json.dumps({"spec": path, "model": where, "valid": not problems, "problems": problems}))
+        elif problems:
+            for problem in problems:
+                print(f"etl-lib: {where}: {problem}", file=sys.stderr)
+        else:
+            print(f"{path}: ok — {where.split(' ', 1)[1].strip('()')}")
+    return sum(1 for path in paths if found[path][1])
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -283,6 +332,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     catalog = LocalCatalog(spark, storage)
     for spec in specs:
         catalog.register(spec, f"analytics-ready/{spec.dataset}")
+    if args.models:
+        from etl_lib.models.load import load_models
+        from etl_lib.models.run import analysed_tables
+
+        models = load_models(args.models)
+        tables = analysed_tables(spark, models, specs)
+        for model in models:
+            catalog.register_table(tables[model.model], f"analytics-ready/{model.model}")
     result = spark.sql(args.sql)
     rows = result.limit(args.limit).collect()  # display only, bounded by --limit
     if args.json:
@@ -290,6 +347,60 @@ def cmd_query(args: argparse.Namespace) -> int:
             print(json.dumps(row.asDict(recursive=True), default=str))
         return EXIT_OK
     print(table(result.columns, [list(r) for r in rows]))
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """``etl-lib models run|ddl``."""
+    if args.models_command == "ddl":
+        return _models_ddl(args)
+    from etl_lib.models.run import run_models
+    from etl_lib.runner.build import build_models_context
+    from etl_lib.spark import local_session
+
+    _existing_lake(args.lake)  # a misspelt local lake is an error, not a new empty one
+    ctx = build_models_context(
+        local_session(master=args.master),
+        args.models,
+        args.spec,
+        args.lake,
+        args.ledger,
+        customer=args.customer,
+        alerts_topic_arn=args.alerts_topic_arn,
+        catalog_database=args.catalog_database,
+        skip_sinks=args.skip_sinks,
+        progress=not args.json,
+    )
+    summary = run_models(ctx, select=args.select or (), changed=args.changed_dataset or ())
+    if args.json:
+        print(json.dumps(summary.as_json()))
+        return summary.exit_code
+    rows = [
+        [o.model, o.status, o.rows, ", ".join(o.partitions) or ("all" if o.status == "built" else ""),
+         "; ".join(f"{s}: {n}" for s, n in o.sinks), f"{o.duration_s:.1f}", o.reason]
+        for o in summary.outcomes
+    ]  # fmt: skip
+    print(table(["model", "status", "rows", "partitions", "sinks", "seconds", "why"], rows))
+    built = sum(1 for o in summary.outcomes if o.status == "built")
+    failed = sum(1 for o in summary.outcomes if o.status == "failed")
+    print(f"models run {summary.run_id}: {summary.status} — {built} built, {failed} failed, {len(rows)} model(s)")
+    return summary.exit_code
+
+
+def _models_ddl(args: argparse.Namespace) -> int:
+    from etl_lib.catalog.ddl import table_ddl
+    from etl_lib.models.load import load_models
+    from etl_lib.models.run import analysed_tables
+    from etl_lib.runner.build import spec_paths
+    from etl_lib.spark import local_session
+
+    if not args.location_root.startswith("s3://"):
+        raise ConfigError(f"--location-root {args.location_root!r}: expected an s3:// URI")
+    specs = [load_spec(p) for p in spec_paths(args.spec)]
+    models = load_models(args.models)
+    tables = analysed_tables(local_session(master="local[1]"), models, specs)
+    root = args.location_root.rstrip("/")
+    print("\n\n".join(table_ddl(tables[m.model], f"{root}/{m.model}/", args.database) for m in models))
     return EXIT_OK
 
 
@@ -302,6 +413,18 @@ def cmd_ddl(args: argparse.Namespace) -> int:
     if not args.location.startswith("s3://"):
         raise ConfigError(f"--location {args.location!r}: expected an s3:// URI")
     print(athena_ddl(local_session(master="local[1]"), spec, args.location, args.database))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``etl-lib report``: the lake's HTML report and Data Docs, into ``--out`` or the lake."""
+    from etl_lib.report.publish import write_report
+
+    specs = [load_spec(path) for path in args.spec or ()]
+    storage = _existing_lake(args.lake)
+    ledger = open_ledger(args.ledger, storage, args.customer, must_exist=True)
+    where = write_report(storage, ledger, specs, args.out)
+    print(json.dumps({"report": where}) if args.json else f"report: {where}")
     return EXIT_OK
 
 

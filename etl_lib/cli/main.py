@@ -1,4 +1,5 @@
-"""``etl-lib``: run, plan, reprocess, files, rejects, compact, demo, query, ddl, validate-spec, spec-schema, init, runs.
+"""``etl-lib``: run, plan, reprocess, files, rejects, report, compact, demo, query, ddl, validate-spec,
+spec-schema, init, runs, models.
 
 Errors are one line on stderr (``etl-lib: <file>: <problem>``) with no Java
 stack trace unless ``--verbose``. Exit codes: 0 success; 3 the run finished but
@@ -31,6 +32,15 @@ def _lake_options(command: argparse.ArgumentParser, json_help: str) -> None:
     command.add_argument("--ledger", help="ledger URI (default: sqlite under {lake}/_meta/)")
     command.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
     _json_option(command, json_help)
+
+
+def _models_options(command: argparse.ArgumentParser) -> None:
+    """The models folder and the specs of the datasets they read."""
+    command.add_argument("--models", required=True, help="folder of model YAML files (e.g. sample_csv/models)")
+    command.add_argument(
+        "--spec", required=True, nargs="+", action="extend", metavar="SPEC",
+        help="the dataset specs the models read (files or a folder of them)",
+    )  # fmt: skip
 
 
 def _json_option(command: argparse.ArgumentParser, text: str) -> None:
@@ -69,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
     run.add_argument(
         "--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger, SNS)"
+    )
+    run.add_argument(
+        "--skip-sinks", action="store_true", help="load no sink (what they lack stays owed to the next run)"
     )
     run.add_argument("--alerts-topic-arn", help="SNS topic for run alerts")
     run.add_argument(
@@ -152,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="Spark SQL over analytics-ready tables")
     query.add_argument("--lake", required=True, help="lake root folder")
     query.add_argument("--spec", required=True, action="append", help="a dataset spec; repeat for more tables")
+    query.add_argument("--models", help="a folder of models: their tables too (their inputs' specs in --spec)")
     query.add_argument("sql", help='e.g. "SELECT count(*) FROM transactions"')
     query.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
     query.add_argument("--master", help="Spark master (default: local[*])")
@@ -175,6 +189,57 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "spec-schema", help="print the JSON Schema of a dataset spec (for editors: completion and checks as you type)"
     )
+
+    report = sub.add_parser(
+        "report",
+        help="write the lake's HTML report (runs, files, rejected rows by rule, expectations, trends) and "
+        "its Data Docs (no Spark)",
+    )
+    report.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    report.add_argument(
+        "--spec",
+        nargs="+",
+        action="extend",
+        metavar="SPEC",
+        help="only these datasets (default: every one the ledger knows)",
+    )
+    report.add_argument(
+        "--out", help="folder to write index.html and data-docs/ into (default: the lake's _meta/report/)"
+    )
+    report.add_argument(
+        "--ledger", help="ledger URI: dynamodb://TABLE or sqlite:///PATH (default: under {lake}/_meta/)"
+    )
+    report.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
+    _json_option(report, "print where the report is as JSON")
+
+    models = sub.add_parser("models", help="gold models: SQL over analytics-ready, built in dependency order")
+    models_sub = models.add_subparsers(
+        dest="models_command", required=True, help="run: build them; ddl: their Athena DDL",
+        parser_class=_with_parents(common),
+    )  # fmt: skip
+    build = models_sub.add_parser(
+        "run", help="build the models whose inputs changed (only the partitions that changed), then load their sinks"
+    )
+    _models_options(build)
+    build.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
+    build.add_argument("--ledger", help="ledger URI: dynamodb://TABLE or sqlite:///PATH (default: under {lake}/_meta/)")
+    build.add_argument("--customer", default=os.environ.get("ETL_LIB_CUSTOMER"), help="customer id (DynamoDB ledger)")
+    build.add_argument("--select", nargs="+", action="extend", metavar="MODEL", help="build only these models")
+    build.add_argument(
+        "--changed-dataset", nargs="+", action="extend", metavar="DATASET",
+        help="build only the models downstream of these datasets (what the Glue job does after a dataset's run)",
+    )  # fmt: skip
+    build.add_argument(
+        "--skip-sinks", action="store_true", help="load no sink (they are loaded whole by the next run that does)"
+    )
+    build.add_argument("--catalog-database", help="Glue database to register the models' tables in")
+    build.add_argument("--alerts-topic-arn", help="SNS topic for failed builds")
+    build.add_argument("--master", help="Spark master (default: local[*], or spark-submit's)")
+    _json_option(build, "print one JSON object with each model's outcome")
+    models_ddl = models_sub.add_parser("ddl", help="print the Athena CREATE TABLE of each model")
+    _models_options(models_ddl)
+    models_ddl.add_argument("--location-root", required=True, help="s3://bucket/analytics-ready (tables below it)")
+    models_ddl.add_argument("--database", default="default", help="Athena database (default: default)")
 
     runs = sub.add_parser("runs", help="list recent runs from the ledger")
     runs.add_argument("--lake", required=True, help="lake root folder or s3:// URI")
@@ -214,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": commands.cmd_plan,
         "reprocess": commands.cmd_reprocess,
         "rejects": commands.cmd_rejects,
+        "report": commands.cmd_report,
         "files": commands.cmd_files,
         "compact": commands.cmd_compact,
         "demo": commands.cmd_demo,
@@ -223,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "spec-schema": commands.cmd_spec_schema,
         "init": commands.cmd_init,
         "runs": commands.cmd_runs,
+        "models": commands.cmd_models,
     }[args.command]
     try:
         return handler(args)

@@ -40,19 +40,37 @@ OPTIONAL_ARGS = (
     "catalog_database",
     "compact",
     "reprocess",
+    "report",
+    "connection_prefix",
 )
 
 
-def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
+MODELS_REQUIRED_ARGS = ("JOB_NAME", "models", "specs", "lake")
+MODELS_OPTIONAL_ARGS = (
+    "ledger",
+    "customer_id",
+    "alerts_topic_arn",
+    "notify_on",
+    "catalog_database",
+    "changed_dataset",
+    "select",
+    "connection_prefix",
+    "report",
+)
+
+
+def resolve_args(
+    argv: Sequence[str], required: Sequence[str] = REQUIRED_ARGS, optional: Sequence[str] = OPTIONAL_ARGS
+) -> dict[str, str | None]:
     """Glue job arguments: the required ones, and the optional ones when present."""
     from awsglue.utils import getResolvedOptions
 
-    present = [name for name in OPTIONAL_ARGS if f"--{name}" in argv]
-    missing = [name for name in REQUIRED_ARGS if f"--{name}" not in argv]
+    present = [name for name in optional if f"--{name}" in argv]
+    missing = [name for name in required if f"--{name}" not in argv]
     if missing:
         raise ConfigError(f"missing job argument(s): {', '.join('--' + m for m in missing)}")
-    resolved = getResolvedOptions(list(argv), [*REQUIRED_ARGS, *present])
-    return {name: resolved.get(name) for name in (*REQUIRED_ARGS, *OPTIONAL_ARGS)}
+    resolved = getResolvedOptions(list(argv), [*required, *present])
+    return {name: resolved.get(name) for name in (*required, *optional)}
 
 
 def on_glue(environ: dict[str, str] | None = None) -> bool:
@@ -151,9 +169,11 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
     sources = [s for s in (args.get("source_keys") or "").split(",") if s.strip()]
     timeout = args.get("claim_timeout_minutes")
     compact_after = (args.get("compact") or "false").lower()
-    if compact_after not in ("true", "false"):
-        print(f"etl_lib job: --compact {args.get('compact')!r}: expected true or false", file=sys.stderr)
-        return 2
+    report_after = (args.get("report") or "true").lower()
+    for name, value in (("compact", compact_after), ("report", report_after)):
+        if value not in ("true", "false"):
+            print(f"etl_lib job: --{name} {args.get(name)!r}: expected true or false", file=sys.stderr)
+            return 2
     with glue_session(str(args["JOB_NAME"]), args) as session:
         try:
             ctx = build_context(
@@ -161,13 +181,11 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
                 str(args["dataset_spec"]),
                 str(args["lake"]),
                 args.get("ledger"),
-                customer=args.get("customer_id"),
-                alerts_topic_arn=args.get("alerts_topic_arn"),
-                notify_on=args.get("notify_on") or "failures",
-                catalog_database=args.get("catalog_database"),
+                **_edges(args),
                 # A claim is only taken over once the job that holds it has surely timed out.
                 claim_timeout_s=60 * float(timeout) if timeout else None,
                 local=not session.on_glue,
+                connections=_connections(session, args.get("connection_prefix")),
             )
             stage = args.get("stage") or stage
             ctx = replace(ctx, print_plan=True)  # the job's log shows what it set out to do
@@ -182,6 +200,10 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
 
                 # A run id of its own: the analytics run's has ended, and a run that has ended holds nothing.
                 print(json.dumps(compact(replace(ctx, run_id=new_run_id())).as_json()))
+            if report_after == "true":
+                from etl_lib.report.publish import report_after_run
+
+                report_after_run(ctx)
         except EtlError as exc:
             if session.on_glue:
                 raise
@@ -190,3 +212,80 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
     if session.on_glue:
         return 0
     return summary.exit_code
+
+
+def _edges(args: dict[str, str | None]) -> dict[str, Any]:
+    """The AWS edges every job gets: customer, alerts topic, when to notify, catalog database."""
+    return {
+        "customer": args.get("customer_id"),
+        "alerts_topic_arn": args.get("alerts_topic_arn"),
+        "notify_on": args.get("notify_on") or "failures",
+        "catalog_database": args.get("catalog_database"),
+    }
+
+
+def _connections(session: GlueSession, prefix: str | None) -> Any:
+    """On Glue with ``--connection_prefix``: sinks' connections from Glue; else None (environment)."""
+    return glue_connections(session, prefix) if session.on_glue and prefix else None
+
+
+def glue_connections(session: GlueSession, prefix: str) -> Any:
+    """Sink connections on Glue: ``connection: NAME`` is the Glue connection ``{prefix}NAME``
+    (URL from the connection, credentials from its Secrets Manager secret)."""
+    from awsglue.context import GlueContext
+
+    from etl_lib.sinks.connections import FetchedConnections
+
+    context = GlueContext(session.spark.sparkContext)
+    return FetchedConnections(lambda name: context.extract_jdbc_conf(prefix + name))
+
+
+def run_models_job(argv: Sequence[str]) -> int:
+    """What ``glue_jobs/build_models.py`` calls: build the customer's models (those downstream
+    of ``--changed_dataset`` when given, or ``--select a,b``), load their sinks, rewrite the
+    lake's report. Like ``run_glue_job``: a failed model is recorded and notified, and the job
+    still succeeds on Glue; 3 locally."""
+    from etl_lib.models.run import run_models
+    from etl_lib.runner.build import build_models_context
+
+    if not on_glue():
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        args = resolve_args(argv, MODELS_REQUIRED_ARGS, MODELS_OPTIONAL_ARGS)
+    except (ConfigError, SystemExit) as exc:
+        print(f"etl_lib job: {exc}", file=sys.stderr)
+        return 2
+    report_after = (args.get("report") or "true").lower()
+    if report_after not in ("true", "false"):
+        print(f"etl_lib job: --report {args.get('report')!r}: expected true or false", file=sys.stderr)
+        return 2
+
+    def listed(name: str) -> list[str]:
+        return [v.strip() for v in (args.get(name) or "").split(",") if v.strip()]
+
+    with glue_session(str(args["JOB_NAME"]), args) as session:
+        try:
+            prefix = args.get("connection_prefix")
+            ctx = build_models_context(
+                session.spark,
+                str(args["models"]),
+                [str(args["specs"])],
+                str(args["lake"]),
+                args.get("ledger"),
+                **_edges(args),
+                connections=_connections(session, prefix),
+                local=not session.on_glue,
+            )
+            summary = run_models(ctx, select=listed("select"), changed=listed("changed_dataset"))
+            print(json.dumps(summary.as_json()))
+            if report_after == "true":
+                from etl_lib.report.publish import rewrite_report
+
+                rewrite_report(ctx.storage, ctx.ledger)
+        except EtlError as exc:
+            if session.on_glue:
+                raise
+            print(f"etl_lib job: {exc}", file=sys.stderr)
+            return 1
+    return 0 if session.on_glue else summary.exit_code

@@ -123,6 +123,24 @@ class RunRecord:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class ModelBuild:
+    """What a model's last successful build read and made (``etl_lib.models``): the next build
+    rebuilds only what changed since."""
+
+    model: str
+    run_id: str
+    definition: str
+    """The fingerprint of the model's definition (SQL, columns, keys, partitioning)."""
+    inputs: dict[str, dict[str, str]] = field(hash=False)
+    """Per input table, the digest of each of its partitions (``""``: the table's root) as read."""
+    rows: int = 0
+    built_at: datetime = field(default_factory=utcnow)
+    loaded: dict[str, str] = field(default_factory=dict, hash=False)
+    """Per sink, the run id of the build it last received in full: a sink whose entry is not
+    this build's run id is behind, and the next run loads it whole."""
+
+
 class _Unchecked:
     """``planned`` not given: claim whatever the record is now (tests and tools only)."""
 
@@ -305,6 +323,14 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     def runs(self, dataset: str | None = None, limit: int = 20) -> list[RunRecord]:
         """The latest runs, newest first."""
+
+    @abc.abstractmethod
+    def last_build(self, model: str) -> ModelBuild | None:
+        """The last successful build of ``model``; None: never built."""
+
+    @abc.abstractmethod
+    def save_build(self, build: ModelBuild) -> None:
+        """Record a successful build of a model (replacing the one before)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -23,6 +23,7 @@ still fails is raised as ``LedgerUnavailable`` (transient) or ``LedgerError``
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, fields
 from datetime import datetime
@@ -38,6 +39,7 @@ from etl_lib.ledger.base import (
     FileRecord,
     FileStatus,
     Ledger,
+    ModelBuild,
     RunRecord,
     check_expected,
     check_lease,
@@ -45,6 +47,7 @@ from etl_lib.ledger.base import (
 )
 
 _RUN_MARK = "#run"  # sorts before the history items' timestamps
+_BUILD = "build"  # the one item of a model's last build
 _TUPLES = {"outputs", "partitions", "dirty_partitions", "warnings"}
 _TIMES = {"updated_at", "started_at", "finished_at"}
 _FLOATS = {"delivered_at", "duration_s"}
@@ -266,6 +269,39 @@ class DynamoLedger(Ledger):
                 if len(found) >= limit:
                     break
         return found
+
+    def last_build(self, model: str) -> ModelBuild | None:
+        """The last successful build of ``model`` (one item per model)."""
+        response = self._call("get_item", self.table.get_item, Key={"pk": self._model_pk(model), "sk": _BUILD})
+        item = response.get("Item")
+        if item is None:
+            return None
+        return ModelBuild(
+            model=model,
+            run_id=str(item["run_id"]),
+            definition=str(item["definition"]),
+            inputs=json.loads(str(item["inputs"])),
+            rows=int(item.get("rows", 0)),
+            built_at=datetime.fromisoformat(str(item["built_at"])),
+            loaded=json.loads(str(item.get("loaded") or "{}")),
+        )
+
+    def save_build(self, build: ModelBuild) -> None:
+        """Put the model's last build (its inputs as one JSON string: a few KB per model)."""
+        item = {
+            "pk": self._model_pk(build.model),
+            "sk": _BUILD,
+            "run_id": build.run_id,
+            "definition": build.definition,
+            "inputs": json.dumps(build.inputs, sort_keys=True),
+            "rows": build.rows,
+            "built_at": build.built_at.isoformat(),
+            "loaded": json.dumps(build.loaded, sort_keys=True),
+        }
+        self._call("save_build", self.table.put_item, Item=item)
+
+    def _model_pk(self, model: str) -> str:
+        return f"{self.customer}#model#{model}"
 
     def _query(self, pk: str, begins_with: str | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
         from boto3.dynamodb.conditions import Key

@@ -35,6 +35,7 @@ from etl_lib.ledger.base import (
     FileRecord,
     FileStatus,
     Ledger,
+    ModelBuild,
     RunRecord,
     check_expected,
     check_lease,
@@ -53,6 +54,7 @@ CREATE INDEX IF NOT EXISTS file_history_run ON file_history (run_id);
 CREATE INDEX IF NOT EXISTS file_history_file ON file_history (dataset, source_key);
 CREATE TABLE IF NOT EXISTS runs ({", ".join(_RUN_COLUMNS)}, PRIMARY KEY (run_id, dataset, stage));
 CREATE TABLE IF NOT EXISTS leases (dataset, name, holder, expires_at, PRIMARY KEY (dataset, name));
+CREATE TABLE IF NOT EXISTS model_builds (model PRIMARY KEY, run_id, definition, inputs, rows, built_at, loaded);
 """
 
 
@@ -297,6 +299,41 @@ class SqliteLedger(Ledger):
         where, args = self._where(dataset=dataset)
         rows = self._conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?", (*args, limit))
         return [_from_row(r, RunRecord) for r in rows]
+
+    @_locked
+    def last_build(self, model: str) -> ModelBuild | None:
+        """The last successful build of ``model``."""
+        self._check("last_build", model)
+        row = self._conn.execute("SELECT * FROM model_builds WHERE model = ?", (model,)).fetchone()
+        if row is None:
+            return None
+        return ModelBuild(
+            model=row["model"],
+            run_id=row["run_id"],
+            definition=row["definition"],
+            inputs=json.loads(row["inputs"]),
+            rows=int(row["rows"]),
+            built_at=datetime.fromisoformat(row["built_at"]),
+            loaded=json.loads(row["loaded"] or "{}"),
+        )
+
+    @_locked
+    def save_build(self, build: ModelBuild) -> None:
+        """Insert or replace the model's last build."""
+        self._check("save_build", build.model)
+        row = {
+            "model": build.model,
+            "run_id": build.run_id,
+            "definition": build.definition,
+            "inputs": json.dumps(build.inputs, sort_keys=True),
+            "rows": build.rows,
+            "built_at": build.built_at.isoformat(),
+            "loaded": json.dumps(build.loaded, sort_keys=True),
+        }
+        try:
+            self._upsert("model_builds", row)
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"ledger {self.path}: cannot save the build of {build.model}") from None
 
     @staticmethod
     def _where(**filters: Any) -> tuple[str, tuple[Any, ...]]:

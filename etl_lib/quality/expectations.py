@@ -4,7 +4,9 @@ Each ``ExpectationSpec`` names a Great Expectations expectation in snake_case
 (``expect_column_values_to_not_be_null``) and its arguments. ``run_expectations``
 turns them into ``gx.expectations`` objects, checks their arguments and column
 names against the DataFrame's schema before any Spark job runs, validates them
-all in one suite on Spark and returns one ``CheckResult`` per spec, in spec order.
+all in one suite on Spark and returns one ``CheckResult`` per spec, in spec order
+(``evaluate_expectations``: each with Great Expectations' own result, which
+``validations`` keeps in the lake).
 Metrics are Spark aggregations: no rows come back to the driver (a distinct-values
 check brings back that column's distinct values, nothing more).
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
     from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.metadata_types import FailureSeverity
     from pyspark.sql import DataFrame
 
     from etl_lib.spec.model import DatasetSpec, ExpectationSpec
@@ -40,11 +43,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckResult",
     "ExpectationError",
+    "Outcome",
     "check_available",
     "columns_needed",
     "describe",
+    "evaluate_expectations",
     "failed_checks",
     "run_expectations",
+    "severity",
 ]
 
 # Validation options: counts only. partial_unexpected_count=0 stops Great Expectations
@@ -58,7 +64,8 @@ _INTERNAL_FIELDS = frozenset(
 )
 _COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
 _COLUMN_LIST_ARGUMENTS = ("column_list",)
-_INDEX_KEY = "etl_lib_index"
+INDEX_KEY = "etl_lib_index"
+"""The expectation's meta key ``evaluate_expectations`` tags each with its position by."""
 _INSTALL_HINT = (
     "the spec has expectations but great_expectations is not installed: locally install the local extra "
     "(pip install 'etl_lib[local]'); on Glue install the offline bundle from `make glue-bundle`, "
@@ -89,6 +96,19 @@ class CheckResult:
     """Short text for people: counts and the spec's bounds, never a data value."""
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's ``CheckResult`` with the result it was judged from, as Great
+    Expectations gives it: what ``quality.validations`` keeps as a validation result."""
+
+    check: CheckResult
+    result: dict[str, Any] = field(hash=False)
+    """Great Expectations' ``result`` fields (BASIC format: counts, or an observed count or mean)."""
+    raw: Any = field(default=None, hash=False, compare=False)
+    """Great Expectations' own ``ExpectationValidationResult`` when it ran the expectation;
+    None for one counted while the file was written (``in_pass``)."""
+
+
 def failed_checks(results: Sequence[CheckResult]) -> list[CheckResult]:
     """The results that should fail the file: unsuccessful and ``on_failure: fail``."""
     return [result for result in results if not result.success and result.on_failure == "fail"]
@@ -116,6 +136,12 @@ def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> 
     ``df`` is cached for the duration of the checks (each check is one or more Spark
     jobs) and released afterwards, unless the caller had already cached it.
     """
+    return [outcome.check for outcome in evaluate_expectations(df, expectations)]
+
+
+def evaluate_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> list[Outcome]:
+    """``run_expectations``, each ``CheckResult`` with Great Expectations' own result
+    (``Outcome.raw``, an ``ExpectationValidationResult``); same errors, same order."""
     if not expectations:
         return []
     _wait_for_warm_up()
@@ -140,7 +166,7 @@ def run_expectations(df: DataFrame, expectations: Sequence[ExpectationSpec]) -> 
             df.unpersist()
 
     by_index = {_index_of(r): r for r in outcome.results}
-    return [_to_check_result(index, spec, by_index[index]) for index, spec in enumerate(expectations)]
+    return [_to_outcome(index, spec, by_index[index]) for index, spec in enumerate(expectations)]
 
 
 def expectation_problems(spec: DatasetSpec) -> list[str]:
@@ -235,6 +261,13 @@ def _batch_definition() -> BatchDefinition[Any]:
         return _cached_batch_definition
 
 
+def severity(on_failure: str) -> FailureSeverity:
+    """Great Expectations' severity for an ``on_failure``: ``critical`` fails the file, ``warning`` does not."""
+    from great_expectations.expectations.metadata_types import FailureSeverity
+
+    return FailureSeverity.CRITICAL if on_failure == "fail" else FailureSeverity.WARNING
+
+
 def _expectation_class(gxe: Any, name: str) -> type[Expectation]:
     """``expect_column_values_to_not_be_null`` -> ``gxe.ExpectColumnValuesToNotBeNull``."""
     from great_expectations.expectations.expectation import Expectation
@@ -264,7 +297,7 @@ def _build(gxe: Any, index: int, spec: ExpectationSpec, columns: list[str]) -> E
     from pydantic.v1 import ValidationError
 
     try:
-        return cls(**spec.kwargs, meta={_INDEX_KEY: index})
+        return cls(**spec.kwargs, meta={INDEX_KEY: index}, severity=severity(spec.on_failure))
     except ValidationError as exc:
         raise ExpectationError(f"{where}: {_one_line(exc)}") from None
 
@@ -294,24 +327,26 @@ def _one_line(exc: Any) -> str:
 def _index_of(result: ExpectationValidationResult) -> int:
     """The position in the spec list that ``run_expectations`` tagged the expectation with."""
     config = result.expectation_config
-    if config is None or config.meta is None or _INDEX_KEY not in config.meta:
+    if config is None or config.meta is None or INDEX_KEY not in config.meta:
         raise RuntimeError("Great Expectations returned a result without the expectation it belongs to")
-    return int(config.meta[_INDEX_KEY])
+    return int(config.meta[INDEX_KEY])
 
 
-def _to_check_result(index: int, spec: ExpectationSpec, result: ExpectationValidationResult) -> CheckResult:
-    """A ``CheckResult`` for ``spec``; an expectation that raised is an ``ExpectationError``."""
+def _to_outcome(index: int, spec: ExpectationSpec, result: ExpectationValidationResult) -> Outcome:
+    """The ``Outcome`` of ``spec``; an expectation that raised is an ``ExpectationError``."""
     problem = _raised(result.exception_info or {})
     if problem is not None:
         raise ExpectationError(f"expectations[{index}] {spec.type}: {problem}")
     success = bool(result.success)
-    return CheckResult(
+    fields = dict(result.result or {})
+    check = CheckResult(
         expectation=spec.type,
         kwargs=dict(spec.kwargs),
         success=success,
         on_failure=spec.on_failure,
-        observed=describe(spec.type, spec.kwargs, dict(result.result or {}), success),
+        observed=describe(spec.type, spec.kwargs, fields, success),
     )
+    return Outcome(check, fields, result)
 
 
 def _raised(info: Mapping[str, Any]) -> str | None:

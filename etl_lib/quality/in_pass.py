@@ -31,7 +31,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from etl_lib.quality.expectations import CheckResult, describe
+from etl_lib.quality.expectations import CheckResult, Outcome, describe
 from etl_lib.spec.memo import SPEC_CACHE_SIZE, SpecKey
 from etl_lib.spec.model import DatasetSpec, ExpectationSpec
 from etl_lib.spec.schema import processed_schema
@@ -94,18 +94,24 @@ class InPassChecks:
 
     def results(self, observed: Mapping[str, Any]) -> dict[int, CheckResult]:
         """The ``CheckResult`` of each counted expectation, by its position in the spec."""
-        found: dict[int, CheckResult] = {}
+        return {index: outcome.check for index, outcome in self.outcomes(observed).items()}
+
+    def outcomes(self, observed: Mapping[str, Any]) -> dict[int, Outcome]:
+        """The ``Outcome`` of each counted expectation (its ``CheckResult`` and the result
+        fields Great Expectations would give), by its position in the spec."""
+        found: dict[int, Outcome] = {}
         for check in self.checks:
             values = {k.removeprefix(check.prefix): v for k, v in observed.items() if k.startswith(check.prefix)}
             success, result = _judge(check.spec, values)
             observed_text = describe(check.spec.type, check.spec.kwargs, result, success)
-            found[check.index] = CheckResult(
+            result_check = CheckResult(
                 expectation=check.spec.type,
                 kwargs=dict(check.spec.kwargs),
                 success=success,
                 on_failure=check.spec.on_failure,
                 observed=observed_text,
             )
+            found[check.index] = Outcome(result_check, result)
         return found
 
 
@@ -245,13 +251,39 @@ def _judge(spec: ExpectationSpec, values: Mapping[str, Any]) -> tuple[bool, dict
     mostly = float(kwargs.get("mostly", 1.0))
     if spec.type == "expect_column_values_to_not_be_null":
         success = rows == 0 or unexpected is None or (rows - unexpected) / rows >= mostly
-        return success, {"element_count": rows, "unexpected_count": unexpected}
+        return success, _map_result(rows, unexpected, None)
     nulls = values.get("nulls")
     if nulls is None:  # no valid row: Great Expectations counts nothing at all
         rows = 0
     nonnull = rows - (nulls or 0)
     success = unexpected is None or rows == 0 or nonnull == 0 or (nonnull - unexpected) / nonnull >= mostly
-    return success, {"element_count": rows, "unexpected_count": unexpected, "missing_count": rows - nonnull}
+    return success, _map_result(rows, unexpected, nonnull)
+
+
+def _map_result(rows: int, unexpected: int | None, nonnull: int | None) -> dict[str, Any]:
+    """A row check's ``result`` as Great Expectations shapes it (BASIC, no values), with its
+    arithmetic (same floats); ``nonnull`` None for a check of nulls themselves, which has no
+    missing values."""
+    total = None if unexpected is None or rows == 0 else unexpected / rows * 100
+    if nonnull is None:
+        return {
+            "element_count": rows,
+            "unexpected_count": unexpected,
+            "unexpected_percent": total,
+            "partial_unexpected_list": [],
+        }
+    missing = rows - nonnull
+    over_nonnull = None if unexpected is None or not nonnull else unexpected / nonnull * 100
+    return {
+        "element_count": rows,
+        "unexpected_count": unexpected,
+        "unexpected_percent": over_nonnull,
+        "partial_unexpected_list": [],
+        "missing_count": missing,
+        "missing_percent": None if total is None else missing / rows * 100,
+        "unexpected_percent_total": total,
+        "unexpected_percent_nonmissing": over_nonnull,
+    }
 
 
 def _between(value: Any, kwargs: Mapping[str, Any]) -> bool:

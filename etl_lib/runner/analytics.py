@@ -42,6 +42,7 @@ from etl_lib.ledger.base import FileRecord
 from etl_lib.runner.context import RunContext
 from etl_lib.runner.plan import analytics_intent
 from etl_lib.runner.plan import intent_key as dataset_intent_key
+from etl_lib.runner.sinks import owe
 from etl_lib.spark import observed
 from etl_lib.spec.schema import analytics_schema, processed_schema
 from etl_lib.transform.dedup import keep_latest_per_key
@@ -285,6 +286,7 @@ def _publish(ctx: RunContext, plan: AnalyticsPlan, index: KeyIndex) -> int:
     if not plan.partitions:
         return 0
     ctx.storage.write_text(intent_key(ctx), json.dumps(sorted(plan.partitions)))
+    owe(ctx, plan.partitions)  # the dataset's sinks lack these until a load commits (runner.sinks)
     stage = ctx.staging_prefix("analytics")
     rows = analytics_rows(ctx, plan)
     written = 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -47,6 +49,9 @@ class RunContext:
     progress: bool = False
     parallel_files: int = 0
     """Files processed at once; 0: as many as Spark has cores (at most 8)."""
+    sinks: Callable[[SparkSession, Any], Any] | None = None
+    """Makes the sink of a ``sinks:`` entry (``runner.build.sink_factory``); None: sinks are not
+    loaded by this run (what they lack stays owed, ``runner.sinks``)."""
     print_plan: bool = False
     """Print the run's plan on stdout before acting on it (the Glue jobs do: their log shows it
     whatever level Glue set for logging)."""

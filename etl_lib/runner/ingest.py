@@ -12,7 +12,8 @@ be run again:
 3. reconcile: rows read = rows written valid + rows written rejected (and, for a
    file read in splits, = the records its lines hold);
 4. record the partitions about to change (the intent), then replace the file's
-   earlier outputs with the staged ones (files are named after the source);
+   earlier outputs with the staged ones (files are named after the source), its
+   receipt summary and, when the spec has expectations, its validation result;
 5. record the outcome. Until then the ledger still says ``claimed``, so a rerun
    redoes the file and the intent tells it which folders to clean.
 
@@ -58,6 +59,15 @@ from etl_lib.write.lines import KIND, processed_columns, staged_lines, written_c
 from etl_lib.write.staging import delete_with_prefix, file_id, publish, staged_files
 
 log = logging.getLogger("etl_lib.ingest")
+
+
+class ChecksFailed(SourceFileError):
+    """A file failed on an ``on_failure: fail`` expectation; ``validation`` is the file's
+    validation result (``quality.validations``), kept with its failure."""
+
+    def __init__(self, source: str, message: str, validation: Any) -> None:
+        self.validation = validation
+        super().__init__(source, message)
 
 
 class FileDeferred(EtlError):
@@ -120,7 +130,8 @@ def process_file(ctx: RunContext, task: FileTask) -> FileRecord:
         log.warning("file left for the next run: %s", exc)
         raise FileDeferred(claimed, exc) from None
     except EtlError as exc:
-        return _fail(ctx, claimed, str(exc) if isinstance(exc, SourceFileError) else f"{key}: {exc}")
+        message = str(exc) if isinstance(exc, SourceFileError) else f"{key}: {exc}"
+        return _fail(ctx, claimed, message, getattr(exc, "validation", None))
     finally:
         _clean_staging(ctx, key)
 
@@ -133,15 +144,30 @@ def _clean_staging(ctx: RunContext, key: str) -> None:
         log.warning("could not clean the staging folder of %s: %s", key, exc)
 
 
-def _fail(ctx: RunContext, claimed: FileRecord, message: str) -> FileRecord:
+def _fail(ctx: RunContext, claimed: FileRecord, message: str, validation: Any = None) -> FileRecord:
     log.warning("file failed: %s", message)
     reason = short_reason(message)
     failed = claimed.evolve(
         status="failed", error=reason, rows_in=0, rows_valid=0, rows_rejected=0, duration_s=_since(claimed)
     )
     write_summary(ctx, failed)  # the partner's receipt says why
+    _keep_validation(ctx, claimed.source_key, validation)
     ctx.ledger.save_file(failed, expected=claimed)
     return failed
+
+
+def _keep_validation(ctx: RunContext, key: str, validation: Any) -> None:
+    """Replace the file's validation result with this outcome's: ``validation``, or none when
+    the file failed before its checks ran (an earlier one would describe other content).
+    Nothing at all for a spec without expectations."""
+    if not ctx.spec.expectations:
+        return
+    from etl_lib.quality.validations import delete_validation, write_validation
+
+    if validation is None:
+        delete_validation(ctx.storage, ctx.dataset, key)
+    else:
+        write_validation(ctx.storage, validation)
 
 
 def _since(claimed: FileRecord) -> float:
@@ -179,6 +205,8 @@ class Staged:
     warnings: list[str]
     in_splits: bool = False
     """Read in parallel splits (line-based) rather than whole (``multiLine``)."""
+    validation: Any = None
+    """The file's validation result (``quality.validations``); None when the spec has no expectations."""
 
     @property
     def partitions(self) -> list[str]:
@@ -219,6 +247,7 @@ def _publish(ctx: RunContext, claimed: FileRecord, previous: FileRecord | None, 
         duration_s=_since(claimed),
     )
     write_summary(ctx, done)  # replaced with the file's other outputs; its rows follow (receipts)
+    _keep_validation(ctx, claimed.source_key, staged.validation)
     ctx.ledger.save_file(done, expected=intent)
     return done
 
@@ -246,6 +275,10 @@ def _read_counts(raw_names: tuple[str, ...]) -> tuple[Column, ...]:
 def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) -> Staged:
     """Read, check and write the file's rows to staging in one Spark job; reconcile the counts."""
     rows, splits = validated_rows(ctx, key, datetime.now(UTC), delivered_at)
+    if ctx.spec.expectations:  # their results are kept as Great Expectations': import it meanwhile
+        from etl_lib.quality.expectations import check_available
+
+        check_available()
     check_columns = _check_columns(ctx)
     read, written = Observation(), Observation()
     rows = rows.observe(read, *_read_counts(_raw_names(rows)), *_counted_checks(ctx))
@@ -270,9 +303,10 @@ def _stage(ctx: RunContext, key: str, delivered_at: float | None, staging: str) 
     staged = staged_by_kind(ctx, staging)  # one listing of the file's staging
     rejected_files = sorted(k for keys in staged["rejected"].values() for k in keys)
     check_files = sorted(k for keys in staged["checks"].values() for k in keys)
-    warnings = _check_expectations(ctx, counts, check_files, check_columns, key)
+    warnings, validation = _check_expectations(ctx, counts, check_files, check_columns, key)
     warnings += years_outside(ctx.spec, staged["processed"])
-    return Staged(rows_in, rows_valid, dict(staged["processed"]), rejected_files, warnings, splits is not None)
+    processed_files = dict(staged["processed"])
+    return Staged(rows_in, rows_valid, processed_files, rejected_files, warnings, splits is not None, validation)
 
 
 def years_outside(spec: DatasetSpec, partitions: Iterable[str]) -> list[str]:
@@ -330,25 +364,31 @@ def _rest_of_checks(ctx: RunContext) -> list[ExpectationSpec]:
 
 def _check_expectations(
     ctx: RunContext, counts: dict[str, Any], staged_checks: list[str], columns: list[str] | None, key: str
-) -> list[str]:
+) -> tuple[list[str], Any]:
     """The spec's batch checks on the file's valid rows: those counted in the pass from
     ``counts``, the rest with Great Expectations on the narrow copy staged for them
-    (``staged_checks``). Fails the file on a ``fail`` one; returns the warnings."""
+    (``staged_checks``). Returns the warnings and the file's validation result (None without
+    expectations); fails the file on a ``fail`` one (``ChecksFailed``, with the result)."""
     if not ctx.spec.expectations:
-        return []
-    from etl_lib.quality.expectations import failed_checks, run_expectations
+        return [], None
+    from etl_lib.quality.expectations import evaluate_expectations, failed_checks
+    from etl_lib.quality.validations import suite_result
 
     checks = in_pass_checks(ctx.spark, ctx.spec)
-    by_index = checks.results(counts)
+    by_index = checks.outcomes(counts)
     if columns is not None:
         files = [ctx.storage.uri(k) for k in staged_checks]
         schema = processed_schema(ctx.spark, ctx.spec)
         narrow = T.StructType([schema[c] for c in columns])
         valid = ctx.spark.read.schema(narrow).json(files) if files else ctx.spark.createDataFrame([], narrow)
-        by_index.update(zip(checks.rest, run_expectations(valid, _rest_of_checks(ctx)), strict=True))
-    results = [by_index[i] for i in range(len(ctx.spec.expectations))]
+        by_index.update(zip(checks.rest, evaluate_expectations(valid, _rest_of_checks(ctx)), strict=True))
+    outcomes = [by_index[i] for i in range(len(ctx.spec.expectations))]
+    validation = suite_result(
+        outcomes, dataset=ctx.dataset, source_key=key, run_id=ctx.run_id, spec_fingerprint=ctx.spec_fingerprint
+    )
+    results = [outcome.check for outcome in outcomes]
     failed = failed_checks(results)
     if failed:
         what = "; ".join(f"{r.expectation} {r.kwargs}: {r.observed}" for r in failed)
-        raise SourceFileError(key, f"data-quality check failed: {what}")
-    return [f"{r.expectation}: {r.observed}" for r in results if not r.success]
+        raise ChecksFailed(key, f"data-quality check failed: {what}", validation)
+    return [f"{r.expectation}: {r.observed}" for r in results if not r.success], validation

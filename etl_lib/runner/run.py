@@ -25,6 +25,7 @@ from etl_lib.runner.ingest import FileDeferred, process_file
 from etl_lib.runner.plan import FileTask, pending_records, plan_run
 from etl_lib.runner.receipts import owed as receipts_owed
 from etl_lib.runner.receipts import write_receipt_rows
+from etl_lib.runner.sinks import load_owed
 from etl_lib.spark_errors import spark_errors
 from etl_lib.spec.schema import check_spec
 
@@ -308,6 +309,9 @@ def _processed_to_analytics(ctx: RunContext) -> int:
             ctx.storage.delete([intent_key(ctx)])
         if ctx.catalog is not None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
             ctx.catalog.register(ctx.spec, ctx.analytics_prefix())
+        for sink, rows in load_owed(ctx):  # what the sinks lack, this run's partitions included
+            if ctx.progress:
+                print(f"{sink}: {rows} rows loaded", file=sys.stderr, flush=True)
         return written
 
 

@@ -28,7 +28,7 @@ def _without_descriptions(value: Any) -> Any:
     return value
 
 
-NOT_ROWS = ("receipts", "partition_years")
+NOT_ROWS = ("receipts", "partition_years", "sinks")
 """Top-level settings that change no row (only what is written beside the rows)."""
 
 

@@ -69,9 +69,12 @@ def parse_spec(raw: Any, path: str = "<spec>") -> DatasetSpec:
         raise SpecError(path, problems[0], dataset, problems) from None
 
 
-def _problems(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
+def _problems(
+    exc: ValidationError, raw: dict[str, Any], sections: dict[tuple[str, ...], Any] | None = None
+) -> list[str]:
     """Every pydantic error as ``field: message`` (naming columns by name), unknown keys first
-    with the nearest valid one; a required key missing because it is misspelt is said once."""
+    with the nearest valid one; a required key missing because it is misspelt is said once.
+    ``sections``: the model of each section by path (default: a dataset spec's)."""
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     found: list[str] = []
     suggested: set[tuple[Any, ...]] = set()
@@ -80,7 +83,7 @@ def _problems(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
         field = _field_path(loc, raw)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            allowed = _allowed_keys(loc)
+            allowed = _allowed_keys(loc, sections)
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
             if close:
                 suggested.add((*loc[:-1], close[0]))
@@ -120,15 +123,17 @@ def _field_path(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     return ".".join(parts)
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+def _allowed_keys(loc: tuple[Any, ...], sections: dict[tuple[str, ...], Any] | None = None) -> list[str]:
     from etl_lib.spec import model
 
     section = [p for p in loc[:-1] if isinstance(p, str)]
-    cls: Any = {
+    sections = sections or {
         (): model.DatasetSpec,
         ("source",): model.SourceSpec,
         ("columns",): model.ColumnSpec,
         ("derived",): model.DerivedSpec,
         ("expectations",): model.ExpectationSpec,
-    }.get(tuple(section), model.DatasetSpec)
+        ("sinks",): model.SinkSpec,
+    }
+    cls: Any = sections.get(tuple(section), sections[()])
     return list(cls.model_fields)

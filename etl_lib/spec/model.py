@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from etl_lib.sinks.base import SinkSpec, sink_problems
 from etl_lib.spec.types import ColumnType, parse_type
 from etl_lib.transform.clean import CLEANERS
 
@@ -233,6 +234,10 @@ class DatasetSpec(SpecModel):
         description="[first, last]: the years Athena's partition projection covers. Rows in a year outside it "
         "are written but Athena does not see them; the run warns about each such file.",
     )
+    sinks: list[SinkSpec] = Field(
+        default_factory=list,
+        description="Databases analytics-ready's rows are loaded into after each analytics run (docs/sinks.md).",
+    )
     receipts: bool = Field(
         True,
         description="Write a receipt per delivered file under receipts/{dataset}/: its counts, and each rejected "
@@ -276,6 +281,9 @@ class DatasetSpec(SpecModel):
             problems.append(
                 f"latest_by: unknown column {self.latest_by!r}{_nearest(self.latest_by, names)}; known columns: {known}"
             )
+        partition_columns = ["year", "month"]
+        for sink in self.sinks:
+            problems += sink_problems(sink, [*names, *partition_columns], self.keys, partition_columns)
         if self.latest_by is not None and not self.keys:
             problems.append("latest_by needs keys: it decides which row of a key wins")
         if self.partition_by is not None:

@@ -69,6 +69,10 @@ class Storage(abc.ABC):
     def write_text(self, key: str, text: str) -> None:
         """Write a small text object (reports, markers)."""
 
+    @abc.abstractmethod
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Write a small object as is; ``content_type`` is what a browser is told it is (S3)."""
+
     def exists(self, prefix: str) -> bool:
         """True when at least one object lies below ``prefix``."""
         return bool(self.list(prefix))

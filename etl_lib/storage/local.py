@@ -131,6 +131,16 @@ class LocalStorage(Storage):
                 handle.write(text)
             os.replace(tmp, path)
 
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Write a file atomically (temp file + rename); the content type is S3's business."""
+        path = self._path(key)
+        with self._op("write_bytes", key):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+
 
 def _is_crc(name: str) -> bool:
     """Hadoop's local checksum files (``.x.crc``), never data."""

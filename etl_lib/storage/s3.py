@@ -113,6 +113,12 @@ class S3Storage(Storage):
         with self._errors("write", key):
             self.s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=text.encode("utf-8"))
 
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Put a small object, with its content type when given (bucket default encryption applies)."""
+        extra = {"ContentType": content_type} if content_type else {}
+        with self._errors("write", key):
+            self.s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+
 
 class _TranslatingReader(io.RawIOBase):
     """A read-only stream over a botocore body whose errors come out as ours."""

@@ -98,3 +98,26 @@ def test_glue_table_from_the_spec_with_projection(spark, aws: str, repo) -> None
     again = glue.get_table(DatabaseName="acme_dev", Name="transactions")["Table"]
     assert again["Parameters"]["projection.year.range"] == "2015,2040"
     assert len(glue.get_tables(DatabaseName="acme_dev")["TableList"]) == 1
+
+
+def test_glue_tables_of_models_partitioned_or_not(spark, aws: str, repo) -> None:
+    from etl_lib.models.load import load_models
+    from etl_lib.models.run import analysed_tables
+
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": "acme_dev"})
+    specs = [load_spec(repo / "sample_csv" / "specs" / f"{n}.yaml") for n in ("clients", "accounts", "transactions")]
+    tables = analysed_tables(spark, load_models(str(repo / "sample_csv" / "models")), specs)
+    catalog = GlueCatalog(spark, "acme_dev", lambda key: f"s3://acme-c1-dev-datalake/{key}")
+    for name in ("client_monthly_deposits", "client_deposit_totals"):
+        catalog.register_table(tables[name], f"analytics-ready/{name}")
+    monthly = glue.get_table(DatabaseName="acme_dev", Name="client_monthly_deposits")["Table"]
+    assert [k["Name"] for k in monthly["PartitionKeys"]] == ["year", "month"]
+    assert monthly["Parameters"]["projection.enabled"] == "true"
+    columns = {c["Name"]: c for c in monthly["StorageDescriptor"]["Columns"]}
+    assert columns["month_start"]["Type"] == "date" and columns["deposits"]["Type"] == "decimal(28,2)"
+    assert columns["deposits"]["Comment"] == "Sum of the month's deposits."
+    totals = glue.get_table(DatabaseName="acme_dev", Name="client_deposit_totals")["Table"]
+    assert totals.get("PartitionKeys", []) == [] and "projection.enabled" not in totals["Parameters"]
+    assert totals["StorageDescriptor"]["Location"] == "s3://acme-c1-dev-datalake/analytics-ready/client_deposit_totals/"
+    assert totals["Description"].startswith("Each client's deposits and withdrawals")

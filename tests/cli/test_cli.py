@@ -7,24 +7,15 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
 from etl_lib.cli.main import main
 from etl_lib.config import open_ledger, open_storage
 
 SPECS = ["clients", "accounts", "transactions"]
 
 
-@pytest.fixture(scope="module")
-def demo_lake(spark, tmp_path_factory, request) -> Path:
-    """The demo, run once for this module."""
-    lake = tmp_path_factory.mktemp("demo") / "lake"
-    assert main(["demo", "--lake", str(lake)]) == 0
-    return lake
-
-
 def test_demo_reconciles_every_sample_file(demo_lake: Path, repo: Path) -> None:
     expected = json.loads((repo / "sample_csv" / "expected_counts.json").read_text())
+    assert "raw/transactions/transactions_2024_06.csv.gz" in (demo_lake / "_meta/report/index.html").read_text()
     storage = open_storage(str(demo_lake))
     ledger = open_ledger(None, storage)
     seen = {}

@@ -84,11 +84,9 @@ def installed(python: Path) -> dict[str, str]:
 
 def test_bundle_holds_what_glue_lacks_for_glue_platform(bundle: Path) -> None:
     [archive] = bundle.glob("etl_lib-*.gluewheels.zip")
-    assert sorted(p.name for p in bundle.iterdir()) == [
-        archive.name,
-        "processed_to_analytics.py",
-        "raw_to_processed.py",
-    ]
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(
+        [archive.name, "build_models.py", "processed_to_analytics.py", "raw_to_processed.py"]
+    )
     with zipfile.ZipFile(archive) as zipped:
         names = zipped.namelist()
         pins = zipped.read("wheels/requirements.txt").decode().split()
@@ -138,15 +136,45 @@ def test_bundle_installs_offline_on_glue_and_runs_both_jobs(
     submit += ["--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2"]
 
     first = run(*submit, bundle / "raw_to_processed.py", *args, cwd=tmp_path, env=env)
-    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    summary = last_json(first.stdout)
     assert (summary["status"], summary["files"], summary["rows_in"]) == ("succeeded", 2, 1009), summary
     # Great Expectations ran inside the Glue stand-in: the warning expectation reported on each file.
     assert all(any("expect_column_values_to_be_between" in w for w in f["warnings"]) for f in summary["file_results"])
     second = run(*submit, bundle / "processed_to_analytics.py", *args, cwd=tmp_path, env=env)
-    written = json.loads(second.stdout.strip().splitlines()[-1])["rows_analytics"]
+    written = last_json(second.stdout)["rows_analytics"]
+    # Each job rewrote the lake's report, with the Data Docs the bundle's assets and GX render.
+    reported = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="_meta/report/")["Contents"]]
+    assert "_meta/report/index.html" in reported and "_meta/report/data-docs/index.html" in reported
+    assert any(k.startswith("_meta/report/data-docs/validations/transactions/") for k in reported)
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="analytics-ready/")["Contents"]]
     assert keys and all(k.endswith(".snappy.parquet") for k in keys)
     configure_s3a(spark)
     ready = spark.read.parquet(f"s3://{bucket}/analytics-ready/transactions")
     assert ready.count() == ready.select("transaction_id").distinct().count() == written
     assert 0.9 * summary["rows_valid"] < written <= summary["rows_valid"]
+
+    # The third job: a model over transactions, as the workflow starts it after the analytics job.
+    put(bucket, "models/monthly.yaml", MONTHLY_MODEL.encode())
+    models = [*args[:2], "--models", f"s3://{bucket}/models/", "--specs", f"s3://{bucket}/specs/", *args[4:]]
+    models += ["--changed_dataset", "transactions"]
+    third = run(*submit, bundle / "build_models.py", *models, cwd=tmp_path, env=env)
+    built = last_json(third.stdout)
+    assert [(m["model"], m["status"]) for m in built["models"]] == [("monthly_volume", "built")], built
+    volume = spark.read.parquet(f"s3://{bucket}/analytics-ready/monthly_volume")
+    assert volume.agg({"n": "sum"}).first()[0] == written
+
+
+MONTHLY_MODEL = """
+model: monthly_volume
+reads: [transactions]
+sql: SELECT currency, CAST(date_trunc('MONTH', transaction_ts) AS DATE) AS month_start, COUNT(*) AS n
+  FROM transactions GROUP BY 1, 2
+keys: [currency, month_start]
+partition_by: month_start
+partitions_from: [transactions]
+"""
+
+
+def last_json(stdout: str) -> dict:
+    """The last JSON object a job printed (its log may follow it on stdout)."""
+    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])

@@ -56,6 +56,12 @@ NO_RESOURCE_LEVEL = {
     "kms:ListAliases",
     "glue:CreateSecurityConfiguration",
     "glue:GetSecurityConfiguration",
+    # what Glue checks of a connection's network before a build-models run with a sink
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeRouteTables",
 }
 # kms:TagResource is on "*" too: KMS allows tags given to CreateKey only to a policy not restricted to
 # particular keys. A Deny keeps it off keys of other environments, which the sweeps below check.
@@ -63,6 +69,10 @@ STAR_FOR_CREATION = {"kms:TagResource"}
 # Resources that are the same in every environment: an AWS-owned transform, the account's Data
 # Catalog (Glue asks for it together with a database, which is scoped).
 SHARED_ARN_SUFFIXES = (":aws:transform/LanguageExtensions", f":{ACCOUNT}:catalog")
+# The network a models' sink runs in is the customer's VPC, not a resource of these templates: network
+# interfaces, subnets, security groups and VPCs have no name or tag that tells environments or tenants apart
+# (documented in docs/infrastructure.md; the job role still names its own subnet and security groups).
+NETWORK_ARN = re.compile(rf"^arn:aws:ec2:{REGION}:{ACCOUNT}:(network-interface|subnet|security-group|vpc)/")
 
 NO_VALUE = object()
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
@@ -238,9 +248,12 @@ class Stack:
             return name("Name"), f"arn:aws:events:{region}:rule/{name('Name')}", tags
         if kind == "AWS::Athena::WorkGroup":
             return name("Name"), f"arn:aws:athena:{region}:workgroup/{name('Name')}", tags
+        if kind == "AWS::Glue::Connection":
+            connection = str(self.resolve(props["ConnectionInput"]["Name"]))
+            return connection, f"arn:aws:glue:{region}:connection/{connection}", tags
         if kind == "AWS::Glue::SecurityConfiguration":
             return name("Name"), None, tags
-        assert kind in {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy"}, f"{kind} is not modelled"
+        assert kind in {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::IAM::Policy"}, f"{kind} is not modelled"
         return logical_id, None, tags
 
     # what the stack holds
@@ -252,13 +265,27 @@ class Stack:
             if "Export" in output
         }
 
+    def active(self, logical_id: str) -> bool:
+        """Whether the resource exists for these parameters (its Condition, if any, holds)."""
+        resource = self.template["Resources"][logical_id]
+        return "Condition" not in resource or self.condition(resource["Condition"])
+
     def statements(self, logical_id: str) -> list[Statement]:
-        """Every statement of a role's inline policies, or of a managed policy."""
+        """Every statement of a role's inline policies (its own and those of AWS::IAM::Policy resources
+        attached to it that exist for these parameters), or of a managed policy."""
         props = self.template["Resources"][logical_id]["Properties"]
         documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
         if "PolicyDocument" in props:
             documents.append(props["PolicyDocument"])
-        return [_statement(self.resolve(s)) for d in documents for s in d["Statement"]]
+        documents += [
+            resource["Properties"]["PolicyDocument"]
+            for policy_id, resource in self.template["Resources"].items()
+            if resource["Type"] == "AWS::IAM::Policy"
+            and {"Ref": logical_id} in resource["Properties"]["Roles"]
+            and self.active(policy_id)
+        ]
+        resolved = [self.resolve(s) for d in documents for s in d["Statement"]]
+        return [_statement(s) for s in resolved if s is not NO_VALUE]
 
     def trust(self, logical_id: str) -> list[Statement]:
         """A role's trust policy."""
@@ -269,6 +296,8 @@ class Stack:
         """Every resource of the stack that has an ARN, with sample children (objects, tables, logs)."""
         found = [Resource(f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{self.name}/0a1b2c3d", {}, self.name)]
         for logical_id, resource in self.template["Resources"].items():
+            if not self.active(logical_id):
+                continue
             _, arn, tags = self.identity(logical_id)
             if arn is None or resource["Type"] == "AWS::IAM::OIDCProvider":  # the account's one provider
                 continue
@@ -332,14 +361,16 @@ def platform(env: str, **parameters: str) -> Stack:
 
 
 @cache
-def customer(customer_id: str, env: str) -> Stack:
-    """A customer stack, ``Fn::ForEach`` unrolled, importing its environment's platform exports."""
+def customer(customer_id: str, env: str, **extra: str) -> Stack:
+    """A customer stack, ``Fn::ForEach`` unrolled, importing its environment's platform exports; ``extra``
+    parameters on top of the sample ones (e.g. models and a sink)."""
     parameters = {
         **CUSTOMER_PARAMETERS,
         "PlatformStackName": deploy_plan.platform_stack(env),
         "Prefix": PREFIX,
         "CustomerId": customer_id,
         "Env": env,
+        **extra,
     }
     template = expand_for_each(_templates()[1], parameters)
     stack_name = deploy_plan.customer_stack(PREFIX, customer_id, env)
@@ -396,8 +427,12 @@ def _holds(operator: str, key: str, wanted: list[str], context: dict[str, Any]) 
         return (not present) == (wanted[0] == "true")
     if operator == "ForAllValues:StringLike":
         return not present or all(any(fnmatchcase(v, w) for w in wanted) for v in value)
+    if operator == "ForAllValues:StringEquals":
+        return not present or all(v in wanted for v in value)
     if operator == "StringNotEquals":
         return not present or value not in wanted
+    if operator == "StringEqualsIfExists":
+        return not present or value in wanted
     if not present:
         return False
     if operator == "StringEquals":
@@ -483,6 +518,23 @@ def _env_condition(statement: Statement, env: str) -> bool:
     )
 
 
+def _through_secrets_manager_only(statement: Statement) -> bool:
+    """A KMS statement usable only by Secrets Manager on the caller's behalf (it decrypts a secret only for
+    a caller GetSecretValue already allows, and that is scoped)."""
+    via = statement.condition.get("StringEquals", {}).get("kms:ViaService")
+    return all(a.startswith("kms:") for a in statement.actions) and _listed(via) == [
+        f"secretsmanager.{REGION}.amazonaws.com"
+    ]
+
+
+def documented_exception(statement: Statement, resource: str) -> bool:
+    """The documented resources that are the same in every environment and for every customer: the sink's
+    network (EC2 actions on network ARNs) and keys used through Secrets Manager only."""
+    if all(a.startswith("ec2:") for a in statement.actions) and NETWORK_ARN.match(resource):
+        return True
+    return resource.endswith(":key/*") and _through_secrets_manager_only(statement)
+
+
 def unscoped(ours: list[Statement], theirs: list[Statement], env: str, shared: Callable[[str], bool]) -> list[str]:
     """Allow resources that would be the same for the other stack, and are neither documented nor tag-scoped."""
     assert [s.sid for s in ours] == [s.sid for s in theirs]
@@ -497,7 +549,7 @@ def unscoped(ours: list[Statement], theirs: list[Statement], env: str, shared: C
             elif (
                 resource == counterpart
                 and not resource.endswith(SHARED_ARN_SUFFIXES)
-                and not (_env_condition(mine, env) or shared(resource))
+                and not (_env_condition(mine, env) or shared(resource) or documented_exception(mine, resource))
             ):
                 problems.append(f"{mine.sid}: {resource} is the same in the other stack")
     return problems

@@ -61,7 +61,11 @@ CUSTOMER_PARAMETERS = {
     "Schedule": "cron(0 3 * * ? *)",
 }
 DATASETS = CUSTOMER_PARAMETERS["Datasets"].split(",")
-JOBS = {"RawToProcessedJob": "raw_to_processed.py", "ProcessedToAnalyticsJob": "processed_to_analytics.py"}
+JOBS = {
+    "RawToProcessedJob": "raw_to_processed.py",
+    "ProcessedToAnalyticsJob": "processed_to_analytics.py",
+    "BuildModelsJob": "build_models.py",
+}
 
 # The argument names the Glue scripts read (see README, "Running on Glue").
 JOB_ARGUMENTS = {"--lake", "--ledger", "--alerts_topic_arn", "--notify_on", "--catalog_database", "--customer_id"}
@@ -459,7 +463,7 @@ def test_customer_template_declares_the_data_lake(customer_template: dict[str, A
     staging_days = customer_template["Parameters"]["StagingExpireAfterDays"]
     longest_run_days = max(
         customer_template["Parameters"][p]["MaxValue"]
-        for p in ("RawToProcessedTimeoutMinutes", "ProcessedToAnalyticsTimeoutMinutes")
+        for p in ("RawToProcessedTimeoutMinutes", "ProcessedToAnalyticsTimeoutMinutes", "BuildModelsTimeoutMinutes")
     ) / (24 * 60)
     assert staging_days["MinValue"] > longest_run_days and staging_days["Default"] <= 7
     bucket_policy = customer_template["Resources"]["DataLakeBucketPolicy"]["Properties"]["PolicyDocument"]
@@ -613,8 +617,10 @@ def _as_list(value: str | list[str]) -> list[str]:
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every statement of a role's inline policies."""
-    return [s for policy in role.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    """Every statement of a role's inline policies (or of an AWS::IAM::Policy resource's)."""
+    documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
+    documents += [role["PolicyDocument"]] if "PolicyDocument" in role else []
+    return [s for document in documents for s in document["Statement"]]
 
 
 def test_no_wildcard_action_anywhere(platform_template: dict[str, Any], customer_template: dict[str, Any]) -> None:
@@ -626,9 +632,14 @@ def test_no_wildcard_action_anywhere(platform_template: dict[str, Any], customer
         "kms:ListAliases",
         "glue:CreateSecurityConfiguration",
         "glue:GetSecurityConfiguration",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeRouteTables",
     }
     for template in (platform_template, customer_template):
-        roles = resources_of_type(template, "AWS::IAM::Role")
+        roles = {**resources_of_type(template, "AWS::IAM::Role"), **resources_of_type(template, "AWS::IAM::Policy")}
         managed = resources_of_type(template, "AWS::IAM::ManagedPolicy")
         statements = [s for r in roles.values() for s in _statements(r)]
         statements += [s for p in managed.values() for s in p["PolicyDocument"]["Statement"]]
@@ -740,6 +751,7 @@ def test_moto_variant_removes_only_what_moto_cannot_create(deployed: dict[str, A
         "AWS::Glue::Job",
         "AWS::Glue::Workflow",
         "AWS::Glue::Trigger",
+        "AWS::Glue::Connection",
         "AWS::Athena::WorkGroup",
         "AWS::S3::BucketPolicy",
         "AWS::SNS::TopicPolicy",
@@ -1004,3 +1016,46 @@ def test_events_role_may_only_notify_this_customers_workflows(moto_endpoint: str
     (statement,) = document["Statement"]
     assert statement["Action"] == "glue:NotifyEvent"
     assert statement["Resource"] == f"arn:aws:glue:{REGION}:{deployed['account']}:workflow/etl-acme-dev-*"
+
+
+# A second customer, with models and an Aurora sink (the sample one has neither).
+SINK_CUSTOMER_PARAMETERS = {
+    **CUSTOMER_PARAMETERS,
+    "CustomerId": "globex",
+    "HasModels": "true",
+    "SinkName": "warehouse",
+    "SinkJdbcUrl": "jdbc:postgresql://globex.cluster-c1.eu-west-1.rds.amazonaws.com:5432/gold",
+    "SinkSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:globex/warehouse-AbC123",
+    "SinkSecretKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "SinkSubnetId": "subnet-0123456789abcdef0",
+    "SinkSecurityGroupIds": "sg-0123456789abcdef0,sg-0fedcba9876543210",
+    "SinkAvailabilityZone": f"{REGION}a",
+}
+
+
+def test_a_customer_with_models_and_a_sink_deploys(
+    deployed: dict[str, Any], moto_endpoint: str, customer_template: dict[str, Any]
+) -> None:
+    """The customer stack with HasModels and every Sink* parameter is created (beside the sample one); the job
+    role gets the build-models and sink policies, the secret's ARN as the only Secrets Manager resource."""
+    template, removed = moto_variant(expand_for_each(customer_template, SINK_CUSTOMER_PARAMETERS))
+    assert {"BuildModelsJob", "SinkConnection"} <= set(removed)
+    _create_stack(moto_endpoint, "etl-globex-dev", template, SINK_CUSTOMER_PARAMETERS)
+    iam = _client("iam", moto_endpoint)
+    names = set(iam.list_role_policies(RoleName="etl-globex-dev-glue")["PolicyNames"])
+    assert names == {"customer-pipeline", "build-models", "model-sink", "model-sink-secret-key"}
+    sink = {s["Sid"]: s for s in _inline_policy(iam, "etl-globex-dev-glue", "model-sink")["Statement"]}
+    assert sink["ReadTheSinkSecret"]["Resource"] == SINK_CUSTOMER_PARAMETERS["SinkSecretArn"]
+    secret_resources = [
+        r
+        for name in names
+        for s in _inline_policy(iam, "etl-globex-dev-glue", name)["Statement"]
+        for r in _as_list(s["Resource"])
+        if ":secretsmanager:" in r
+    ]
+    assert secret_resources == [SINK_CUSTOMER_PARAMETERS["SinkSecretArn"]]
+    models = {s["Sid"]: s for s in _inline_policy(iam, "etl-globex-dev-glue", "build-models")["Statement"]}
+    artifacts = deployed["platform"]["ArtifactsBucketName"]
+    assert models["ReadTheModels"]["Resource"] == f"arn:aws:s3:::{artifacts}/releases/1.4.0/models/globex/*"
+    # The sample customer, without models, has none of it.
+    assert set(iam.list_role_policies(RoleName="etl-acme-dev-glue")["PolicyNames"]) == {"customer-pipeline"}

@@ -316,6 +316,7 @@ def root(tmp_path: Path) -> Path:
         for name in ("PlatformStackName", "Prefix", "CustomerId", "Env", "Datasets", "ReleaseVersion")
     }
     params.update({name: {"Type": "String", "Default": ""} for name in ("BundleFile", "WorkerType", "Schedule")})
+    params.update({name: {"Type": "String", "Default": ""} for name in ("HasModels", *deploy_plan.SINK_PARAMETERS)})
     params.update({"NumberOfWorkers": {"Type": "Number", "Default": 2}, "NotifyOn": {"Type": "String", "Default": "x"}})
     template = tmp_path / "cloudformation" / "customer.yaml"
     template.parent.mkdir()
@@ -407,6 +408,7 @@ def test_customer_parameters_layer_defaults_customer_and_environment(root: Path)
         "Env": "prod",
         "Datasets": "orders,refunds",
         "ReleaseVersion": "v1.2.0",
+        "HasModels": "false",
         "BundleFile": "etl_lib-0.2.0.gluewheels.zip",
         "WorkerType": "G.2X",
         "NumberOfWorkers": "4",
@@ -586,8 +588,105 @@ def test_the_manifest_names_the_bundle(root: Path) -> None:
     assert (manifest["version"], manifest["commit"]) == ("v1", "a" * 40)
     assert manifest["bundle"] == "etl_lib-0.1.0.gluewheels.zip" and "wheel" not in manifest
     assert manifest["customers"] == {"acme": ["orders", "refunds"], "globex": ["invoices"]}
+    assert manifest["models"] == {}, "no customer has models"
     result = cli(root, *command, "etl_lib-0.1.0-py3-none-any.whl")
     assert result.returncode == 2 and "Glue bundle 'etl_lib-0.1.0-py3-none-any.whl': expected" in result.stderr
+
+
+def add_models(root: Path, customer: str = "acme") -> Path:
+    """A models folder for ``customer`` in the default place, deploy/models/{customer}/, with two models
+    and what is not one (a README, a hidden file, a sub-folder: the job reads *.yaml/*.yml beside each other)."""
+    folder = root / "deploy" / "models" / customer
+    (folder / "drafts").mkdir(parents=True)
+    (folder / "revenue.yaml").write_text("model: revenue\nsql: SELECT 1 AS x\n")
+    (folder / "customers_360.yml").write_text("model: customers_360\nsql: SELECT 2 AS y\n")
+    (folder / "README.md").write_text("# models\n")
+    (folder / ".draft.yaml").write_text("- not: a model\n")
+    (folder / "drafts" / "old.yaml").write_text("- not: a model\n")
+    return folder
+
+
+def test_a_customers_models_folder_turns_its_models_on(root: Path) -> None:
+    """deploy/models/{customer}/ with model files: HasModels=true and those files (*.yaml/*.yml directly in
+    it, not hidden) are published; no folder, or one without model files: HasModels=false."""
+    folder = add_models(root)
+    plan = deploy_plan.load_plan(write_config(root), root)
+    assert deploy_plan.customer_overrides(plan, "dev", "acme", "v1", None, root)["HasModels"] == "true"
+    assert deploy_plan.customer_overrides(plan, "dev", "globex", "v1", None, root)["HasModels"] == "false"
+    result = cli(root, "models", "--env", "dev")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows == [["acme", name, str(folder / name)] for name in ("customers_360.yml", "revenue.yaml")]
+    assert cli(root, "models", "--env", "dev", "--customer", "globex").stdout == ""
+    (folder.parent / "globex").mkdir()
+    (folder.parent / "globex" / "notes.txt").write_text("later\n")  # no model file: no models either
+    assert deploy_plan.load_plan(root / "deploy" / "customers.yaml", root).customers[1].models == ()
+
+
+def test_models_dir_points_elsewhere(root: Path) -> None:
+    """models_dir, like specs_dir, names another folder of the repository."""
+    add_models(root)
+    (root / "deploy" / "models" / "acme").rename(root / "gold")
+    config = CONFIG.replace(
+        "    datasets: [orders, refunds]\n", "    datasets: [orders, refunds]\n    models_dir: gold\n"
+    )
+    plan = deploy_plan.load_plan(write_config(root, config), root)
+    assert plan.customers[0].models == ("customers_360.yml", "revenue.yaml")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("broken", r"revenue.yaml: not valid YAML"),
+        ("list", r"revenue.yaml: a model file must be a YAML mapping, got list"),
+        ("missing_dir", r"\(acme\): models_dir 'gold': .*gold does not exist"),
+        ("sink_without_models", r"\(globex\): dev: SinkJdbcUrl, SinkName configure the models' sink, but the"),
+    ],
+)
+def test_model_mistakes_are_one_line_errors(root: Path, change: str, message: str) -> None:
+    """A model file that is not a YAML mapping, a models_dir that does not exist, a sink without models."""
+    folder = add_models(root)
+    config = CONFIG
+    if change == "broken":
+        (folder / "revenue.yaml").write_text("model: [revenue\n")
+    elif change == "list":
+        (folder / "revenue.yaml").write_text("- revenue\n")
+    elif change == "missing_dir":
+        config = CONFIG.replace("    number_of_workers: 4\n", "    number_of_workers: 4\n    models_dir: gold\n")
+    else:
+        sink = "parameters: {SinkName: warehouse, SinkJdbcUrl: 'jdbc:postgresql://h:5432/d'}"
+        config = CONFIG.replace("    environments: [dev]\n", f"    environments: [dev]\n    {sink}\n")
+    with pytest.raises(deploy_plan.PlanError, match=message) as error:
+        deploy_plan.load_plan(write_config(root, config), root)
+    assert "\n" not in str(error.value)
+
+
+def test_a_customer_with_models_may_configure_its_sink(root: Path) -> None:
+    """The sink's settings are customer template parameters, per environment like any other."""
+    add_models(root)
+    sink = "parameters: {NotifyOn: all, SinkName: warehouse, SinkJdbcUrl: 'jdbc:postgresql://h:5432/d'}"
+    plan = deploy_plan.load_plan(write_config(root, CONFIG.replace("parameters: {NotifyOn: all}", sink)), root)
+    overrides = deploy_plan.customer_overrides(plan, "prod", "acme", "v1", None, root)
+    assert (overrides["HasModels"], overrides["SinkName"]) == ("true", "warehouse")
+    with pytest.raises(deploy_plan.PlanError, match=r"parameters: HasModels are set for you"):
+        deploy_plan.load_plan(write_config(root, CONFIG.replace("{NotifyOn: all}", "{HasModels: 'true'}")), root)
+
+
+def test_a_release_must_hold_the_models_it_is_deployed_with(root: Path) -> None:
+    """The manifest lists each customer's model files; a release without them (published before the
+    models were added, or before releases carried models) is refused for a customer that has models."""
+    add_models(root)
+    write_config(root)
+    command = ["manifest", "--env", "dev", "--version", "v2", "--commit", "a" * 40, "--bundle", BUNDLE]
+    manifest = json.loads(cli(root, *command).stdout)
+    assert manifest["models"] == {"acme": ["customers_360.yml", "revenue.yaml"]}
+    result = cli(root, "release-bundle", "--env", "dev", "--customer", "acme", stdin=json.dumps(manifest))
+    assert result.returncode == 0 and result.stdout == f"{BUNDLE}\n"
+    older = {k: v for k, v in manifest.items() if k != "models"}
+    result = cli(root, "release-bundle", "--env", "dev", "--customer", "acme", stdin=json.dumps(older))
+    assert result.returncode == 2 and "release v2 holds no models of acme" in result.stderr
+    result = cli(root, "release-bundle", "--env", "dev", "--customer", "globex", stdin=json.dumps(older))
+    assert result.returncode == 0, "globex has no models: an older release is fine for it"
 
 
 # --- the scripts, against a fake aws ------------------------------------------------------
@@ -629,9 +728,9 @@ class FakeAws:
         self.answers = tmp_path / "answers.json"
 
     def run(
-        self, script: str, *args: str, answers: dict[str, list[list]], **env_vars: str
+        self, script: str, *args: str, answers: dict[str, list[list]], root: Path = REPO, **env_vars: str
     ) -> subprocess.CompletedProcess[str]:
-        """Run deploy/{script} with ``answers``; the repository's own customers.yaml and templates."""
+        """Run {root}/deploy/{script} with ``answers``; by default the repository's own customers.yaml and templates."""
         self.answers.write_text(json.dumps(answers))
         self.log.write_text("")
         env = {
@@ -643,7 +742,7 @@ class FakeAws:
             "FAKE_AWS_ANSWERS": str(self.answers),
             "SMOKE_POLL_SECONDS": "0",
         }
-        return subprocess.run(["bash", str(REPO / "deploy" / script), *args], env=env, capture_output=True, text=True)
+        return subprocess.run(["bash", str(root / "deploy" / script), *args], env=env, capture_output=True, text=True)
 
     def calls(self) -> list[list[str]]:
         """Every aws call's arguments, in order."""
@@ -676,12 +775,12 @@ NOT_FOUND = "An error occurred (404) when calling the HeadObject operation: Not 
 
 
 BUNDLE = "etl_lib-0.1.0.gluewheels.zip"
-JOB_SCRIPTS = ("raw_to_processed.py", "processed_to_analytics.py")
+JOB_SCRIPTS = ("raw_to_processed.py", "processed_to_analytics.py", "build_models.py")
 
 
 @pytest.fixture
 def bundle_dir(tmp_path: Path) -> Path:
-    """A dist/glue/ as make glue-bundle writes it: the zip of wheels and the two job scripts."""
+    """A dist/glue/ as make glue-bundle writes it: the zip of wheels and the job scripts."""
     glue = tmp_path / "dist" / "glue"
     glue.mkdir(parents=True)
     (glue / BUNDLE).write_bytes(b"PK")
@@ -701,13 +800,14 @@ def test_publish_uploads_the_release_and_its_manifest_last(aws: FakeAws, bundle_
         BUNDLE,
         "glue_jobs/raw_to_processed.py",
         "glue_jobs/processed_to_analytics.py",
+        "glue_jobs/build_models.py",
         "specs/northwind/accounts.yaml",
         "specs/northwind/clients.yaml",
         "specs/northwind/transactions.yaml",
         "manifest.json",
     ]
     # The bundle and the scripts are the ones make glue-bundle wrote, not glue_jobs/ of the checkout.
-    assert [Path(e["args"][-2]) for e in uploads[:3]] == [bundle_dir / BUNDLE, *(bundle_dir / s for s in JOB_SCRIPTS)]
+    assert [Path(e["args"][-2]) for e in uploads[:4]] == [bundle_dir / BUNDLE, *(bundle_dir / s for s in JOB_SCRIPTS)]
     manifest = json.loads(uploads[-1]["stdin"])
     assert (manifest["version"], manifest["commit"], manifest["bundle"]) == ("v9", COMMIT, BUNDLE)
     assert "wheel" not in manifest
@@ -749,6 +849,26 @@ def test_publish_needs_the_bundles_job_scripts(aws: FakeAws, bundle_dir: Path) -
     assert result.returncode == 1
     assert f"{bundle_dir}/processed_to_analytics.py is missing: run 'make glue-bundle'" in result.stderr
     assert aws.calls() == []
+
+
+def test_publish_uploads_each_customers_models(aws: FakeAws, bundle_dir: Path, root: Path) -> None:
+    """Every model file of a customer's models folder goes to releases/{version}/models/{customer}/, after
+    the specs and before the manifest, which lists them."""
+    add_models(root)
+    write_config(root)
+    for script in (*SCRIPTS, REPO / "deploy" / "plan.py"):
+        shutil.copy(script, root / "deploy" / script.name)
+    answers = {"cloudformation describe-stacks": OUTPUTS[:1], "s3 cp": [[NOT_FOUND, 1], ["", 0]]}
+    result = aws.run("publish.sh", "dev", "v9", COMMIT, answers=answers, root=root, GLUE_BUNDLE_DIR=str(bundle_dir))
+    assert result.returncode == 0, result.stderr
+    uploads = [e for e in aws.entries() if e["args"][:2] == ["s3", "cp"]][1:]
+    release = "s3://etllib-dev-123-artifacts/releases/v9/"
+    keys = [e["args"][-1].removeprefix(release) for e in uploads]
+    assert keys[-3:] == ["models/acme/customers_360.yml", "models/acme/revenue.yaml", "manifest.json"]
+    assert [k for k in keys if k.startswith("models/")] == keys[-3:-1]
+    assert keys.index("specs/globex/invoices.yaml") < keys.index("models/acme/customers_360.yml")
+    assert Path(uploads[-2]["args"][-2]) == root / "deploy" / "models" / "acme" / "revenue.yaml"
+    assert json.loads(uploads[-1]["stdin"])["models"] == {"acme": ["customers_360.yml", "revenue.yaml"]}
 
 
 def test_publish_uploads_what_the_customer_template_runs() -> None:
@@ -904,6 +1024,19 @@ def test_deploy_sh_builds_the_glue_bundle() -> None:
     script = (REPO / "deploy" / "deploy.sh").read_text()
     builds = re.findall(r"^\s*make (.*)$", script, flags=re.MULTILINE)
     assert builds == ["--no-print-directory glue-bundle >/dev/null"]
+
+
+def test_both_deployers_check_each_customers_models_with_its_specs() -> None:
+    """Before publishing, deploy.sh and deploy.yml's build job run etl-lib validate-spec on every customer's
+    model files together with that customer's specs (the tables its models read)."""
+    script = (REPO / "deploy" / "deploy.sh").read_text()
+    assert 'models=$(plan models --env "$env" --customer "$customer")' in script
+    assert '< <(plan specs --env "$env" --customer "$customer")' in script
+    assert '"$REPO_ROOT/.venv/bin/etl-lib" validate-spec "${paths[@]}"' in script
+    build = load_workflow("deploy.yml")["jobs"]["build"]["steps"]
+    (check,) = [s["run"] for s in build if "validate-spec" in s.get("run", "")]
+    assert 'deploy/plan.py models --env "$ENVIRONMENT" --customer "$customer"' in check
+    assert 'deploy/plan.py specs --env "$ENVIRONMENT" --customer "$customer"; echo "$models"; }' in check
 
 
 def test_deploy_sh_checks_its_arguments_before_touching_anything(aws: FakeAws) -> None:

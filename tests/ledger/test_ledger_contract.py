@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from etl_lib.errors import ClaimConflict, LeaseHeld
-from etl_lib.ledger.base import FileRecord, Ledger, RunRecord
+from etl_lib.ledger.base import FileRecord, Ledger, ModelBuild, RunRecord
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -135,3 +135,16 @@ def test_a_runs_status_is_its_last_recorded_one(ledger: Ledger) -> None:
     assert ledger.run_status("r9") == "running"
     ledger.save_run(RunRecord(run_id="r9", dataset="tx", stage="all", status="succeeded", owner="elsewhere:9"))
     assert ledger.run_status("r9") == "succeeded"
+
+
+def test_a_models_last_build_replaces_the_one_before(ledger: Ledger) -> None:
+    assert ledger.last_build("monthly") is None
+    first = ModelBuild("monthly", "r1", "def1", {"tx": {"year=2024/month=01": "a1"}, "accounts": {"": "b"}}, rows=10)
+    ledger.save_build(first)
+    assert ledger.last_build("monthly") == first
+    second = ModelBuild(
+        "monthly", "r2", "def1", {"tx": {"year=2024/month=01": "a2", "year=2024/month=02": "c"}}, loaded={"pg": "r1"}
+    )
+    ledger.save_build(second)
+    assert ledger.last_build("monthly") == second
+    assert ledger.last_build("other") is None

@@ -1,0 +1,33 @@
+"""Read an analytics-ready table (a dataset's or a model's), whole or some of its months."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from etl_lib.catalog.table import TableDef
+from etl_lib.storage.base import Storage
+
+ANALYTICS = "analytics-ready"
+
+
+def table_prefix(name: str) -> str:
+    """Where a dataset's or model's table is."""
+    return f"{ANALYTICS}/{name}"
+
+
+def read_rows(
+    session: SparkSession, storage: Storage, table: TableDef, partitions: tuple[str, ...] | None = None
+) -> DataFrame:
+    """The table's rows (``partitions``: only those ``year=YYYY/month=MM`` folders), or an empty
+    frame with its columns when there is no data."""
+    root = table_prefix(table.name)
+    if partitions is not None:
+        folders = [f"{root}/{p}" for p in partitions if storage.exists(f"{root}/{p}/")]
+    else:
+        folders = [root] if storage.exists(root + "/") else []
+    if not folders:
+        return session.createDataFrame([], table.schema)
+    reader = session.read.schema(table.schema)
+    if table.partitioned:
+        reader = reader.option("basePath", storage.uri(root))
+    return reader.parquet(*[storage.uri(f) for f in folders])
