@@ -30,6 +30,7 @@ the next run.
 from __future__ import annotations
 
 import abc
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from etl_lib.errors import ClaimConflict, LeaseHeld, MarkRefused
+
+log = logging.getLogger("etl_lib.ledger")
 
 FileStatus = Literal["new", "claimed", "processed", "published", "failed"]
 FileMark = Literal["skip", "force"]
@@ -334,3 +337,22 @@ class Ledger(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+LEASE_POLL_S = 2.0
+MAX_LEASE_WAIT_S = 900.0
+
+
+def wait_for_lease(ledger: Ledger, dataset: str, name: str, holder: str, ttl_s: float) -> None:
+    """Take the lease ``name`` of ``dataset`` for ``holder``, waiting (at most 15 minutes, or
+    ``ttl_s`` if shorter) while another live run holds it; then ``LeaseHeld``."""
+    deadline = time.monotonic() + min(ttl_s, MAX_LEASE_WAIT_S)
+    while True:
+        try:
+            ledger.acquire_lease(dataset, name, holder, ttl_s)
+            return
+        except LeaseHeld as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting: %s", exc)
+            time.sleep(LEASE_POLL_S)

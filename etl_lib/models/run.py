@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from etl_lib.catalog.table import TableDef, dataset_table
-from etl_lib.errors import ConfigError, EtlError, LeaseHeld, SpecError
-from etl_lib.ledger.base import ModelBuild, RunRecord, utcnow
+from etl_lib.errors import ConfigError, EtlError, SpecError
+from etl_lib.ledger.base import ModelBuild, RunRecord, utcnow, wait_for_lease
 from etl_lib.models.build import build_model, read_table
 from etl_lib.models.check import analyse_all
 from etl_lib.models.context import ModelsContext
@@ -37,7 +37,6 @@ from etl_lib.transform.partition import PARTITION_COLUMNS
 log = logging.getLogger("etl_lib.models")
 
 LEASE_DATASET, LEASE_NAME = "_models", "build"
-LEASE_POLL_S = 2.0
 STAGE = "model"
 
 
@@ -243,16 +242,7 @@ def _record(ctx: ModelsContext, run: RunRecord) -> None:
 @contextmanager
 def _lease(ctx: ModelsContext) -> Iterator[None]:
     """One models run per lake at a time: wait while another live run holds the lease."""
-    deadline = time.monotonic() + min(ctx.lease_s, 900.0)
-    while True:
-        try:
-            ctx.ledger.acquire_lease(LEASE_DATASET, LEASE_NAME, ctx.run_id, ctx.lease_s)
-            break
-        except LeaseHeld as exc:
-            if time.monotonic() > deadline:
-                raise
-            log.info("waiting: %s", exc)
-            time.sleep(LEASE_POLL_S)
+    wait_for_lease(ctx.ledger, LEASE_DATASET, LEASE_NAME, ctx.run_id, ctx.lease_s)
     try:
         yield
     finally:

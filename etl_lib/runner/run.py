@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from etl_lib.errors import ClaimConflict, EtlError, LeaseHeld, TransientError
-from etl_lib.ledger.base import FileRecord, RunRecord, utcnow
+from etl_lib.errors import ClaimConflict, EtlError, TransientError
+from etl_lib.ledger.base import FileRecord, RunRecord, utcnow, wait_for_lease
 from etl_lib.notify.base import RunReport
 from etl_lib.quality.in_pass import in_pass_checks
 from etl_lib.runner.analytics import earlier_intent, intent_key, publish_analytics
@@ -279,7 +279,6 @@ def _default_parallelism(ctx: RunContext) -> int:
 
 
 ANALYTICS_LEASE = "analytics"
-LEASE_POLL_S = 2.0
 
 
 def _processed_to_analytics(ctx: RunContext) -> int:
@@ -333,13 +332,4 @@ def analytics_lease(ctx: RunContext) -> Iterator[None]:
 
 def _take_lease(ctx: RunContext) -> None:
     """Take the dataset's analytics lease, waiting while another live run holds it."""
-    deadline = time.monotonic() + min(ctx.stale_claim_after_s, 900.0)
-    while True:
-        try:
-            ctx.ledger.acquire_lease(ctx.dataset, ANALYTICS_LEASE, ctx.run_id, ctx.stale_claim_after_s)
-            return
-        except LeaseHeld as exc:
-            if time.monotonic() > deadline:
-                raise
-            log.info("waiting: %s", exc)
-            time.sleep(LEASE_POLL_S)
+    wait_for_lease(ctx.ledger, ctx.dataset, ANALYTICS_LEASE, ctx.run_id, ctx.stale_claim_after_s)
