@@ -48,7 +48,17 @@ SETTINGS = {"worker_type": "WorkerType", "number_of_workers": "NumberOfWorkers",
 SETTING_KEYS = {*SETTINGS, "parameters"}
 WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
 # customer template parameters deploy sets itself (HasModels: whether the customer's models folder holds any)
-IDENTITY = ("PlatformStackName", "Prefix", "CustomerId", "Env", "Datasets", "ReleaseVersion", "BundleFile", "HasModels")
+IDENTITY = (
+    "PlatformStackName",
+    "Prefix",
+    "CustomerId",
+    "Env",
+    "Datasets",
+    "ReleaseVersion",
+    "BundleFile",
+    "HasModels",
+    "FreshnessHours",
+)
 # Customer template parameters of the models' Aurora PostgreSQL sink (given under `parameters`).
 SINK_PARAMETERS = (
     "SinkName",
@@ -70,6 +80,10 @@ REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 SCHEDULE_RE = re.compile(r"^$|^cron\([^()]+\)$")
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SHA_RE = re.compile(r"^[0-9a-f]{12,40}$")
+# A spec's expected_every (etl_lib.spec.model.DatasetSpec): whole hours or days.
+EXPECTED_EVERY_RE = re.compile(r"^([1-9][0-9]*)(h|d)$")
+# The freshness alarm evaluates hourly periods, and CloudWatch at most 7 days of them.
+FRESHNESS_MAX_HOURS = 168
 # The Glue bundle (make glue-bundle): the customer template's BundleFile pattern.
 BUNDLE_RE = re.compile(r"^etl_lib-[A-Za-z0-9._+]+\.gluewheels\.zip$")
 
@@ -90,6 +104,8 @@ class Customer:
     models_dir: Path | None = None
     # The model files (*.yaml, *.yml) directly in the models folder, by name (sorted); empty: no models.
     models: tuple[str, ...] = ()
+    # dataset -> hours of its spec's expected_every, for the datasets that declare one (in dataset order).
+    freshness_hours: Mapping[str, int] = field(default_factory=dict)
 
     def spec_path(self, dataset: str) -> Path:
         """Where the spec of one of the customer's datasets lives."""
@@ -224,9 +240,12 @@ def _customer(entry: Any, where: str, root: Path, envs: tuple[str, ...], default
         env: _merge(defaults, customer_settings, _settings(overrides.get(env) or {}, f"{where}: overrides.{env}"))
         for env in own_envs
     }
-    customer = Customer(cid, tuple(datasets), specs_dir, tuple(own_envs), settings, models_dir, models)
-    for dataset in customer.datasets:
-        _check_spec(customer.spec_path(dataset), dataset, where)
+    freshness: dict[str, int] = {}
+    for dataset in datasets:
+        hours = _check_spec(specs_dir / f"{dataset}.yaml", dataset, where)
+        if hours is not None:
+            freshness[dataset] = hours
+    customer = Customer(cid, tuple(datasets), specs_dir, tuple(own_envs), settings, models_dir, models, freshness)
     for env, merged in settings.items():
         given = sorted(k for k, v in merged["parameters"].items() if k in SINK_PARAMETERS and v)
         if given and not models:
@@ -268,8 +287,9 @@ def _models(root: Path, configured: Any, cid: str, where: str) -> tuple[Path, tu
     return folder, tuple(names)
 
 
-def _check_spec(path: Path, dataset: str, where: str) -> None:
-    """The spec exists and names the dataset it is listed as (the full check is ``etl-lib validate-spec``)."""
+def _check_spec(path: Path, dataset: str, where: str) -> int | None:
+    """The spec exists and names the dataset it is listed as (the full check is ``etl-lib validate-spec``);
+    returns its ``expected_every`` in hours (None when it has none), for the freshness alarm."""
     if not path.is_file():
         raise PlanError(f"{where}: dataset {dataset!r} has no spec: {path} is missing")
     try:
@@ -279,6 +299,19 @@ def _check_spec(path: Path, dataset: str, where: str) -> None:
     named = doc.get("dataset") if isinstance(doc, dict) else None
     if named != dataset:
         raise PlanError(f"{path}: dataset: is {named!r}, but {where} lists it as {dataset!r}")
+    every = doc.get("expected_every")
+    if every is None:
+        return None
+    match = EXPECTED_EVERY_RE.match(str(every))
+    if not match:
+        raise PlanError(f"{path}: expected_every {every!r}: expected a number of hours or days, e.g. 12h or 1d")
+    hours = int(match.group(1)) * (24 if match.group(2) == "d" else 1)
+    if hours > FRESHNESS_MAX_HOURS:
+        raise PlanError(
+            f"{path}: expected_every {every!r} is {hours} hours; the freshness alarm can watch at most"
+            f" {FRESHNESS_MAX_HOURS} (7d, CloudWatch's longest evaluation): use 7d or less"
+        )
+    return hours
 
 
 def _merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,6 +428,10 @@ def customer_overrides(
     }
     if bundle:
         overrides["BundleFile"] = check_bundle(bundle)
+    # Always passed where the template has them: `cloudformation deploy` would keep a stale value otherwise.
+    declared = template_parameters(root / CUSTOMER_TEMPLATE) or {}
+    if "FreshnessHours" in declared:
+        overrides["FreshnessHours"] = ",".join(f"{d}={h}" for d, h in customer.freshness_hours.items())
     settings = customer.settings[env]
     for key, name in SETTINGS.items():
         if key in settings:

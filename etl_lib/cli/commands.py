@@ -34,6 +34,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.json,
         claim_timeout_s=None if args.claim_timeout_minutes is None else 60 * args.claim_timeout_minutes,
         skip_sinks=args.skip_sinks,
+        metrics=args.metrics,
+        structured_logs=args.verbose,
     )
     summary = run_dataset(ctx, stage=args.stage, sources=args.source)
     _print_summary(summary, args.json)

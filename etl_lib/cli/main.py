@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--skip-sinks", action="store_true", help="load no sink (what they lack stays owed to the next run)"
     )
+    run.add_argument(
+        "--metrics", choices=["cloudwatch", "none"], default="none",
+        help="also put the run's metrics into CloudWatch (namespace etl_lib); they are always in the run report",
+    )  # fmt: skip
     run.add_argument("--alerts-topic-arn", help="SNS topic for run alerts")
     run.add_argument(
         "--notify-on",

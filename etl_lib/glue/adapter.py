@@ -42,6 +42,7 @@ OPTIONAL_ARGS = (
     "reprocess",
     "report",
     "connection_prefix",
+    "metrics",
 )
 
 
@@ -186,6 +187,9 @@ def run_glue_job(argv: Sequence[str], stage: str) -> int:
                 claim_timeout_s=60 * float(timeout) if timeout else None,
                 local=not session.on_glue,
                 connections=_connections(session, args.get("connection_prefix")),
+                # On Glue: metrics into CloudWatch and a JSON line per file and stage in the job's log.
+                metrics=args.get("metrics") or ("cloudwatch" if session.on_glue else None),
+                structured_logs=True,
             )
             stage = args.get("stage") or stage
             ctx = replace(ctx, print_plan=True)  # the job's log shows what it set out to do

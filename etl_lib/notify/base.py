@@ -19,6 +19,8 @@ class RunReport:
 
     run: RunRecord
     files: list[FileRecord] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+    """The run's metrics (``etl_lib.metrics``), as published to CloudWatch on AWS."""
 
     @property
     def failed_files(self) -> list[FileRecord]:
@@ -48,6 +50,7 @@ class RunReport:
             "rows_analytics": run.rows_analytics,
             "warnings": run.warning_count,
             "error": run.error,
+            "metrics": self.metrics,
             "file_results": [
                 {
                     "source": f.source_key,

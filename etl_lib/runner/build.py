@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from etl_lib.config import open_catalog, open_ledger, open_notifier, open_storage
+from etl_lib.errors import ConfigError
+from etl_lib.events import EventLog
 from etl_lib.models.context import ModelsContext
 from etl_lib.runner.context import DEFAULT_STALE_CLAIM_S, RunContext
 from etl_lib.spec.load import load_spec
@@ -34,6 +36,8 @@ def build_context(
     local: bool = True,
     skip_sinks: bool = False,
     connections: Any = None,
+    metrics: str | None = None,
+    structured_logs: bool = False,
 ) -> RunContext:
     """A ``RunContext`` over ``spark`` (a spec or its path), edges chosen by URI.
 
@@ -54,7 +58,21 @@ def build_context(
         progress=progress,
         stale_claim_after_s=DEFAULT_STALE_CLAIM_S if claim_timeout_s is None else claim_timeout_s,
         sinks=None if skip_sinks or not spec.sinks else sink_factory(connections),
+        customer=customer,
+        metrics=open_metrics(metrics),
+        events=EventLog() if structured_logs else None,
     )
+
+
+def open_metrics(kind: str | None) -> Any:
+    """Where run metrics go besides the run report: ``cloudwatch`` (PutMetricData) or nowhere (None)."""
+    if kind in (None, "", "none"):
+        return None
+    if kind != "cloudwatch":
+        raise ConfigError(f"metrics {kind!r}: expected cloudwatch or none")
+    from etl_lib.metrics.cloudwatch import CloudWatchMetrics
+
+    return CloudWatchMetrics()
 
 
 def lake_storage(spark: Any, lake: str, local: bool) -> Storage:

@@ -52,6 +52,12 @@ class RunContext:
     sinks: Callable[[SparkSession, Any], Any] | None = None
     """Makes the sink of a ``sinks:`` entry (``runner.build.sink_factory``); None: sinks are not
     loaded by this run (what they lack stays owed, ``runner.sinks``)."""
+    customer: str | None = None
+    """The customer the run is for (metrics' and structured logs' dimension)."""
+    metrics: Any = None
+    """Where run metrics are published besides the run report (``metrics.cloudwatch``); None: the report only."""
+    events: Any = None
+    """Structured log lines, one per file and stage (``etl_lib.events``); None: none."""
     print_plan: bool = False
     """Print the run's plan on stdout before acting on it (the Glue jobs do: their log shows it
     whatever level Glue set for logging)."""

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from etl_lib.errors import ClaimConflict, EtlError, TransientError
 from etl_lib.ledger.base import FileRecord, RunRecord, utcnow, wait_for_lease
@@ -89,6 +90,7 @@ def run_dataset(
     run = RunRecord(run_id=ctx.run_id, dataset=ctx.dataset, stage=stage, owner=process_owner())
     ctx.ledger.save_run(run)
     results: list[FileRecord] = []
+    seconds: dict[str, float] = {}
     try:
         check_spec(ctx.spark, ctx.spec)
         sweep_staging(ctx)
@@ -97,13 +99,19 @@ def run_dataset(
 
             check_available()  # Great Expectations runs the expectations not counted in the pass
         if stage in ("raw-to-processed", "all"):
+            started = time.monotonic()
             results, deferred = _raw_to_processed(ctx, sources, redo)
+            seconds["raw-to-processed"] = time.monotonic() - started
+            _stage_event(ctx, "raw-to-processed", results, seconds["raw-to-processed"], deferred)
             if deferred:
                 results += [d.record.evolve(error=short_reason(str(d.cause))) for d in deferred]
                 raise FilesDeferred(deferred)
         rows_analytics = 0
         if stage in ("processed-to-analytics", "all"):
+            started = time.monotonic()
             rows_analytics = _processed_to_analytics(ctx)
+            seconds["processed-to-analytics"] = time.monotonic() - started
+            _stage_event(ctx, "processed-to-analytics", [], seconds["processed-to-analytics"], [], rows_analytics)
         failed = [r for r in results if r.status == "failed"]
         run = run.evolve(
             status="partial" if failed else "succeeded",
@@ -130,21 +138,71 @@ def run_dataset(
             rows_rejected=sum(r.rows_rejected for r in done),
             warning_count=sum(len(r.warnings) for r in done),
         )
-        _record(ctx, run, results)
+        _record(ctx, run, results, seconds)
         raise
-    _record(ctx, run, results)
-    return RunSummary(RunReport(run, results))
+    return RunSummary(_record(ctx, run, results, seconds))
 
 
-def _record(ctx: RunContext, run: RunRecord, results: list[FileRecord]) -> None:
+def _record(ctx: RunContext, run: RunRecord, results: list[FileRecord], seconds: dict[str, float]) -> RunReport:
+    """Record the run, measure it, announce it; none of these failing changes its outcome."""
     try:
         ctx.ledger.save_run(run)
     except EtlError as exc:  # the run's files are recorded; say so and go on to notify
         log.error("could not record run %s: %s", run.run_id, exc)
+    measured = _measure(ctx, run, results, seconds)
+    report = RunReport(run, results, measured.as_dict() if measured else None)
     try:
-        ctx.notifier.notify(RunReport(run, results))
+        ctx.notifier.notify(report)
     except Exception as exc:  # a broken notifier must not turn a good run into a failure
         log.error("could not notify about run %s: %s", run.run_id, one_line(exc))
+    if measured is not None and ctx.metrics is not None:
+        try:
+            ctx.metrics.publish(measured)
+        except EtlError as exc:  # the next run publishes its own; this run's are in its report
+            log.error("could not publish the metrics of run %s: %s", run.run_id, exc)
+    return report
+
+
+def _measure(ctx: RunContext, run: RunRecord, results: list[FileRecord], seconds: dict[str, float]) -> Any:
+    """The run's metrics (``etl_lib.metrics``); None when the ledger cannot say how old the newest delivery is."""
+    from etl_lib.metrics.base import run_metrics
+
+    try:
+        delivered = [r.delivered_at for r in ctx.ledger.files(dataset=ctx.dataset) if r.delivered_at]
+    except EtlError as exc:
+        log.warning("metrics of run %s without the newest delivery's age: %s", run.run_id, exc)
+        delivered = []
+    age = time.time() - max(delivered) if delivered else None
+    customer = ctx.customer or "default"
+    return run_metrics(customer, run, results, seconds, ctx.spec.max_rejected_share, age)
+
+
+def _stage_event(
+    ctx: RunContext,
+    stage: str,
+    results: list[FileRecord],
+    seconds: float,
+    deferred: list[Any],
+    rows_analytics: int | None = None,
+) -> None:
+    """The structured line of a stage that finished (``etl_lib.events``)."""
+    if ctx.events is None:
+        return
+    failed = sum(1 for r in results if r.status == "failed")
+    ctx.events.emit(
+        "stage",
+        run_id=ctx.run_id,
+        customer=ctx.customer,
+        dataset=ctx.dataset,
+        stage=stage,
+        status="failed" if deferred else "partial" if failed else "succeeded",
+        files=len(results) + len(deferred),
+        files_failed=failed,
+        rows_in=sum(r.rows_in for r in results),
+        rows_valid=sum(r.rows_valid for r in results) if rows_analytics is None else rows_analytics,
+        rows_rejected=sum(r.rows_rejected for r in results),
+        duration_s=round(seconds, 3),
+    )
 
 
 def sweep_staging(ctx: RunContext) -> None:
@@ -211,6 +269,7 @@ def _raw_to_processed(
         if ctx.progress:
             print(f"[{n}/{total}] {task.source.key} ({task.reason})", file=sys.stderr, flush=True)
         outcome = _process_one(ctx, task)
+        _file_event(ctx, task, outcome, time.monotonic() - started)
         if ctx.progress:
             print(
                 f"[{n}/{total}] {task.source.key}: {progress_outcome(outcome, time.monotonic() - started)}",
@@ -244,6 +303,28 @@ def _process_one(ctx: RunContext, task: FileTask) -> FileRecord | FileDeferred |
         log.warning("file left for the next run: %s", exc)
         stand_in = FileRecord(ctx.dataset, task.source.key, task.checksum, task.source.size, "claimed", ctx.run_id)
         return FileDeferred(stand_in, exc)
+
+
+def _file_event(ctx: RunContext, task: FileTask, outcome: FileRecord | FileDeferred | None, seconds: float) -> None:
+    """The structured line of a file's outcome (``etl_lib.events``)."""
+    if ctx.events is None:
+        return
+    record = outcome.record if isinstance(outcome, FileDeferred) else outcome
+    state = "skipped" if outcome is None else "deferred" if isinstance(outcome, FileDeferred) else outcome.status
+    ctx.events.emit(
+        "file",
+        run_id=ctx.run_id,
+        customer=ctx.customer,
+        dataset=ctx.dataset,
+        stage="raw-to-processed",
+        file=task.source.key,
+        outcome=state,
+        rows_in=record.rows_in if record else 0,
+        rows_valid=record.rows_valid if record else 0,
+        rows_rejected=record.rows_rejected if record else 0,
+        duration_s=round(seconds, 3),
+        error=outcome.error if isinstance(outcome, FileRecord) else None if outcome is None else str(outcome),
+    )
 
 
 def progress_outcome(outcome: FileRecord | FileDeferred | None, seconds: float) -> str:

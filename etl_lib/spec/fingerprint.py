@@ -28,7 +28,7 @@ def _without_descriptions(value: Any) -> Any:
     return value
 
 
-NOT_ROWS = ("receipts", "partition_years", "sinks")
+NOT_ROWS = ("receipts", "partition_years", "sinks", "expected_every", "max_rejected_share")
 """Top-level settings that change no row (only what is written beside the rows)."""
 
 

@@ -234,6 +234,18 @@ class DatasetSpec(SpecModel):
         description="[first, last]: the years Athena's partition projection covers. Rows in a year outside it "
         "are written but Athena does not see them; the run warns about each such file.",
     )
+    expected_every: str | None = Field(
+        None,
+        description="How often the partner delivers, e.g. 1d or 12h: on AWS an alarm is raised when no file has "
+        "arrived for longer (the freshness alarm). None: no such alarm.",
+    )
+    max_rejected_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="The share of a run's rows that may be rejected before the rejected-share alarm is raised "
+        "(0.05: 5%).",
+    )
     sinks: list[SinkSpec] = Field(
         default_factory=list,
         description="Databases analytics-ready's rows are loaded into after each analytics run (docs/sinks.md).",
@@ -251,6 +263,20 @@ class DatasetSpec(SpecModel):
         if not re.match(NAME_PATTERN, value):
             raise ValueError(f"dataset name {value!r} must match [a-z][a-z0-9_]*")
         return value
+
+    @field_validator("expected_every")
+    @classmethod
+    def _every(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[1-9][0-9]*(h|d)$", value):
+            raise ValueError(f"{value!r}: a number of hours or days, e.g. 12h or 1d")
+        return value
+
+    @property
+    def expected_every_s(self) -> int | None:
+        """``expected_every`` in seconds (None when not set)."""
+        if self.expected_every is None:
+            return None
+        return int(self.expected_every[:-1]) * (3600 if self.expected_every.endswith("h") else 86400)
 
     @field_validator("partition_years")
     @classmethod

@@ -62,6 +62,10 @@ NO_RESOURCE_LEVEL = {
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeRouteTables",
+    # saved Logs Insights queries (customer.yaml *Query) have no ARN
+    "logs:PutQueryDefinition",
+    "logs:DeleteQueryDefinition",
+    "logs:DescribeQueryDefinitions",
 }
 # kms:TagResource is on "*" too: KMS allows tags given to CreateKey only to a policy not restricted to
 # particular keys. A Deny keeps it off keys of other environments, which the sweeps below check.
@@ -138,6 +142,9 @@ class Stack:
             if key == "Fn::Split":
                 separator, text = arg
                 return self.resolve(text).split(separator)
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
             if key == "Fn::ImportValue":
                 return self.imports[self.resolve(arg)]
             if key == "Fn::If":
@@ -253,7 +260,21 @@ class Stack:
             return connection, f"arn:aws:glue:{region}:connection/{connection}", tags
         if kind == "AWS::Glue::SecurityConfiguration":
             return name("Name"), None, tags
-        assert kind in {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::IAM::Policy"}, f"{kind} is not modelled"
+        if kind == "AWS::Lambda::Function":
+            return name("FunctionName"), f"arn:aws:lambda:{region}:function:{name('FunctionName')}", tags
+        if kind == "AWS::Logs::LogGroup":
+            return name("LogGroupName"), f"arn:aws:logs:{region}:log-group:{name('LogGroupName')}", tags
+        if kind == "AWS::CloudWatch::Alarm":
+            return name("AlarmName"), f"arn:aws:cloudwatch:{region}:alarm:{name('AlarmName')}", tags
+        if kind == "AWS::CloudWatch::Dashboard":
+            return name("DashboardName"), f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name('DashboardName')}", tags
+        assert kind in {
+            "AWS::S3::BucketPolicy",
+            "AWS::SNS::TopicPolicy",
+            "AWS::IAM::Policy",
+            "AWS::Lambda::Permission",
+            "AWS::Logs::QueryDefinition",
+        }, f"{kind} is not modelled"
         return logical_id, None, tags
 
     # what the stack holds
@@ -307,6 +328,8 @@ class Stack:
                 found += [Resource(f"{arn}/{key}", tags, where) for key in OBJECT_KEYS]
             if resource["Type"] == "AWS::Glue::Database":
                 found.append(Resource(arn.replace(":database/", ":table/") + "/transactions", tags, where))
+            if resource["Type"] == "AWS::Logs::LogGroup":
+                found.append(Resource(f"{arn}:log-stream:2024/06/01/[$LATEST]0a1b", tags, where))
             if resource["Type"] == "AWS::Glue::Job":
                 group = self.resolve(resource["Properties"]["DefaultArguments"]["--custom-logGroup-prefix"])
                 logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:"
@@ -505,7 +528,7 @@ def _arn(service: str, rest: str) -> str:
 # --- every statement is scoped ------------------------------------------------------------------
 
 PLATFORM_POLICIES = ("GitHubDeployRole", "CloudFormationExecutionRole", "CustomerRoleBoundary")
-CUSTOMER_POLICIES = ("GlueJobRole", "DeliveryEventsRole")
+CUSTOMER_POLICIES = ("GlueJobRole", "DeliveryEventsRole", "JobAlertsRole")
 
 
 def _env_condition(statement: Statement, env: str) -> bool:

@@ -59,6 +59,8 @@ CUSTOMER_PARAMETERS = {
     "ReleaseVersion": "1.4.0",
     "BundleFile": "etl_lib-1.4.0.gluewheels.zip",
     "Schedule": "cron(0 3 * * ? *)",
+    # transactions' spec says expected_every: 1d (deploy/plan.py writes it)
+    "FreshnessHours": "transactions=24",
 }
 DATASETS = CUSTOMER_PARAMETERS["Datasets"].split(",")
 JOBS = {
@@ -120,7 +122,7 @@ def expand_for_each(template: dict[str, Any], parameters: dict[str, str]) -> dic
                 unrolled[key] = value
                 continue
             name, collection, fragment = value
-            for item in parameters[collection["Ref"]].split(","):
+            for item in parameters.get(collection["Ref"], "").split(","):
                 for fragment_key, fragment_value in _substitute(fragment, name, item).items():
                     assert fragment_key not in unrolled, f"Fn::ForEach makes {fragment_key} twice"
                     unrolled[fragment_key] = fragment_value
@@ -206,17 +208,33 @@ RESOLVED = {
     "AWS::Region": REGION,
     "AWS::AccountId": ACCOUNT,
     f"{PLATFORM_STACK}-ArtifactsBucketName": ARTIFACTS,  # an export, by its name
+    f"{PLATFORM_STACK}-AlertsTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:etl-dev-alerts",
 }
+LIST_PARAMETERS = {"Datasets", "FreshnessHours"}
 
 
-def resolve(value: Any, values: dict[str, str] = RESOLVED) -> str:
-    """A value as CloudFormation resolves it from ``values``: ``Ref``, ``Fn::ImportValue``, ``Fn::Sub`` (both forms)."""
-    if isinstance(value, str):
+def resolve(value: Any, values: dict[str, str] = RESOLVED) -> Any:
+    """A value as CloudFormation resolves it from ``values``: ``Ref``, ``Fn::ImportValue``, ``Fn::Sub`` (both forms),
+    ``Fn::Join``, ``Fn::Split``, ``Fn::Select``; a ``Ref`` to a list parameter (``Datasets``) is its list."""
+    if isinstance(value, str | int | float):
         return value
+    if isinstance(value, list):
+        return [resolve(item, values) for item in value]
     if "Ref" in value:
-        return values[value["Ref"]]
+        name = value["Ref"]
+        return values[name].split(",") if name in LIST_PARAMETERS else values[name]
     if "Fn::ImportValue" in value:
         return values[resolve(value["Fn::ImportValue"], values)]
+    if "Fn::Join" in value:
+        separator, items = value["Fn::Join"]
+        resolved = resolve(items, values)
+        return separator.join(resolved)
+    if "Fn::Split" in value:
+        separator, text = value["Fn::Split"]
+        return resolve(text, values).split(separator)
+    if "Fn::Select" in value:
+        index, items = value["Fn::Select"]
+        return resolve(items, values)[int(index)]
     sub = value["Fn::Sub"]
     text, variables = (sub, {}) if isinstance(sub, str) else sub
     scope = {**values, **{name: resolve(item, values) for name, item in variables.items()}}
@@ -364,6 +382,11 @@ def test_parameters_are_described_and_shaped(path: Path) -> None:
         ),
         ("ReleaseVersion", ["1.4.0", "2024.06.01-rc1", "abc123f"], ["", "../x", "1 2"]),
         ("Schedule", ["", "cron(0 3 * * ? *)"], ["rate(1 day)", "0 3 * * ?"]),
+        (
+            "FreshnessHours",
+            ["", "transactions=24", "transactions=1,card_payments=168", "a_b=99"],
+            ["transactions=0", "transactions=169", "transactions=24,", "transactions", "Transactions=2", "a=1;b=2"],
+        ),
         (
             "BundleFile",
             ["etl_lib-0.1.0.gluewheels.zip", "etl_lib-1.4.0rc1+g1234abc.gluewheels.zip"],
@@ -568,8 +591,8 @@ def test_job_logs_go_to_the_customers_own_log_groups(customer_template: dict[str
         if s["Sid"] == "CloudWatchLogsEncryptsGlueLogs"
     ]
     log_arn = resolve({"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + prefix})
-    assert fnmatchcase(
-        log_arn + "/error", resolve(key_statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
+    assert _allows(
+        resolve(key_statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]), log_arn + "/error"
     )
 
 
@@ -637,6 +660,9 @@ def test_no_wildcard_action_anywhere(platform_template: dict[str, Any], customer
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeVpcEndpoints",
         "ec2:DescribeRouteTables",
+        "logs:PutQueryDefinition",
+        "logs:DeleteQueryDefinition",
+        "logs:DescribeQueryDefinitions",
     }
     for template in (platform_template, customer_template):
         roles = {**resources_of_type(template, "AWS::IAM::Role"), **resources_of_type(template, "AWS::IAM::Policy")}
@@ -756,6 +782,8 @@ def test_moto_variant_removes_only_what_moto_cannot_create(deployed: dict[str, A
         "AWS::S3::BucketPolicy",
         "AWS::SNS::TopicPolicy",
         "AWS::IAM::OIDCProvider",
+        "AWS::CloudWatch::Alarm",
+        "AWS::Logs::QueryDefinition",
     }, removed_types
 
 
@@ -985,6 +1013,7 @@ def test_each_dataset_has_a_delivery_rule(deployed: dict[str, Any], moto_endpoin
     """One rule per dataset: it matches .csv and .csv.gz under raw/{dataset}/ of this bucket, nothing else."""
     events = _client("events", moto_endpoint)
     rules = {r["Name"]: r for r in events.list_rules(NamePrefix=CUSTOMER_STACK)["Rules"]}
+    rules.pop(f"{CUSTOMER_STACK}-job-failed")  # the job-failure rule (tests/infra/test_alerts.py)
     by_dataset = {}
     for name, rule in rules.items():
         (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
@@ -1059,3 +1088,105 @@ def test_a_customer_with_models_and_a_sink_deploys(
     assert models["ReadTheModels"]["Resource"] == f"arn:aws:s3:::{artifacts}/releases/1.4.0/models/globex/*"
     # The sample customer, without models, has none of it.
     assert set(iam.list_role_policies(RoleName="etl-acme-dev-glue")["PolicyNames"]) == {"customer-pipeline"}
+
+
+# --- alerts: the job-failure rule and the dashboard, deployed ------------------------------------
+
+JOB_NAMES = [f"{CUSTOMER_STACK}-{job}" for job in ("raw-to-processed", "processed-to-analytics", "build-models")]
+FAILURE_STATES = ["FAILED", "TIMEOUT", "ERROR", "STOPPED"]
+
+
+def glue_job_event(job: str, state: str) -> dict[str, Any]:
+    """A "Glue Job State Change" event as AWS documents it (source aws.glue, the run in ``detail``)."""
+    return {
+        "Source": "aws.glue",
+        "DetailType": "Glue Job State Change",
+        "Detail": json.dumps(
+            {
+                "jobName": job,
+                "severity": "ERROR" if state in FAILURE_STATES else "INFO",
+                "state": state,
+                "jobRunId": "jr_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "message": "Command failed with exit code 1" if state in FAILURE_STATES else "Job run succeeded",
+            }
+        ),
+        "Resources": [],
+    }
+
+
+def test_a_dead_job_run_of_this_customer_matches_the_job_failed_rule(
+    deployed: dict[str, Any], moto_endpoint: str
+) -> None:
+    """The deployed rule's pattern, put on a probe rule with an SQS target in moto's EventBridge: each failure
+    state of each of the customer's jobs arrives; SUCCEEDED/RUNNING, another customer's or environment's job,
+    and another source do not. (moto's server has no TestEventPattern, so events go through put_events.)"""
+    events, sqs = _client("events", moto_endpoint), _client("sqs", moto_endpoint)
+    rule = events.describe_rule(Name=f"{CUSTOMER_STACK}-job-failed")
+    (target,) = events.list_targets_by_rule(Rule=f"{CUSTOMER_STACK}-job-failed")["Targets"]
+    assert target["Arn"].endswith(f":function:{CUSTOMER_STACK}-job-alerts")
+    queue = sqs.create_queue(QueueName="job-failed-probe")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="job-failed-probe", EventPattern=rule["EventPattern"], State="ENABLED")
+    events.put_targets(Rule="job-failed-probe", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    # moto cannot deliver to a Lambda target (put_events fails): every stack's job-failed rule (the models
+    # customer's too) lends its target while the probe runs.
+    lent = {
+        name: events.list_targets_by_rule(Rule=name)["Targets"]
+        for name in (r["Name"] for r in events.list_rules()["Rules"])
+        if name.endswith("-job-failed")
+    }
+    for name, targets in lent.items():
+        events.remove_targets(Rule=name, Ids=[t["Id"] for t in targets])
+    try:
+        matching = [(job, state) for job in JOB_NAMES for state in FAILURE_STATES]
+        not_matching = [(job, state) for job in JOB_NAMES for state in ("SUCCEEDED", "RUNNING", "STARTING")]
+        not_matching += [
+            ("etl-globex-dev-raw-to-processed", "FAILED"),  # another customer
+            ("etl-acmex-dev-raw-to-processed", "FAILED"),
+            ("etl-acme-prod-raw-to-processed", "FAILED"),  # another environment
+            ("etl-acme-dev-raw-to-processed-copy", "FAILED"),
+        ]
+        sent = [glue_job_event(job, state) for job, state in matching + not_matching]
+        sent.append({**glue_job_event(JOB_NAMES[0], "FAILED"), "Source": "custom.glue"})
+        for start in range(0, len(sent), 10):
+            assert events.put_events(Entries=sent[start : start + 10])["FailedEntryCount"] == 0
+        received = []
+        while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                detail = json.loads(message["Body"])["detail"]
+                received.append((detail["jobName"], detail["state"]))
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        assert sorted(received) == sorted(matching)
+    finally:
+        for name, targets in lent.items():
+            events.put_targets(Rule=name, Targets=targets)
+        events.remove_targets(Rule="job-failed-probe", Ids=["queue"])
+        events.delete_rule(Name="job-failed-probe")
+        sqs.delete_queue(QueueUrl=queue)
+
+
+def test_the_job_alerts_function_is_deployed_with_its_log_group(deployed: dict[str, Any], moto_endpoint: str) -> None:
+    """The function (Python, its own role with the boundary) and its log group (kept a year)."""
+    function = _client("lambda", moto_endpoint).get_function(FunctionName=f"{CUSTOMER_STACK}-job-alerts")
+    configuration = function["Configuration"]
+    assert configuration["Runtime"].startswith("python3")
+    assert configuration["Role"].endswith(":role/etl-lib-customer/etl-acme-dev-job-alerts")
+    assert configuration["Environment"]["Variables"]["TOPIC_ARN"] == deployed["platform"]["AlertsTopicArn"]
+    role = _client("iam", moto_endpoint).get_role(RoleName="etl-acme-dev-job-alerts")["Role"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == deployed["platform"]["CustomerRoleBoundaryArn"]
+    (group,) = _client("logs", moto_endpoint).describe_log_groups(logGroupNamePrefix="/aws/lambda/etl-acme-dev-")[
+        "logGroups"
+    ]
+    # (moto drops the group's KMS key; tests/infra/test_alerts.py checks it in the template)
+    assert group["logGroupName"] == "/aws/lambda/etl-acme-dev-job-alerts" and group["retentionInDays"] == 365
+
+
+def test_the_dashboard_is_deployed_with_a_line_per_dataset(deployed: dict[str, Any], moto_endpoint: str) -> None:
+    """moto stores the dashboard CloudFormation made: JSON, every dataset in each per-dataset widget."""
+    body = _client("cloudwatch", moto_endpoint).get_dashboard(DashboardName=CUSTOMER_STACK)["DashboardBody"]
+    widgets = json.loads(body)["widgets"]
+    for widget in widgets:
+        metrics = widget["properties"]["metrics"]
+        if "expression" in metrics[0][0] if isinstance(metrics[0][0], dict) else False:
+            continue
+        assert [line[-1] for line in metrics] == DATASETS, widget["properties"]["title"]
