@@ -35,7 +35,18 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 POSTGRES_JDBC     := 42.7.14
 POSTGRES_JDBC_JAR := $(SPARK_JARS)/postgresql-$(POSTGRES_JDBC).jar
 
-.PHONY: postgres
+# Apache Iceberg for `table_format: iceberg` (docs/iceberg.md): the Spark 3.5 runtime at the version Glue 5.1
+# ships (--datalake-formats iceberg gives Glue its own), from Maven Central into the venv's Spark.
+ICEBERG     := 1.10.0
+ICEBERG_JAR := $(SPARK_JARS)/iceberg-spark-runtime-3.5_2.12-$(ICEBERG).jar
+
+.PHONY: postgres iceberg
+
+iceberg: $(ICEBERG_JAR)
+
+$(ICEBERG_JAR): | $(STAMP)
+	@command -v mvn >/dev/null 2>&1 || { echo "mvn is missing (Maven fetches the Iceberg runtime from Maven Central): apt-get install maven, or brew install maven"; exit 1; }
+	mvn -q -B -Dstyle.color=never dependency:copy -Dartifact=org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:$(ICEBERG):jar -DoutputDirectory=$(SPARK_JARS)
 
 postgres:
 	@{ ls /usr/lib/postgresql/*/bin/initdb && ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || \
@@ -51,14 +62,14 @@ $(POSTGRES_JDBC_JAR): | $(STAMP)
 
 .PHONY: demo demo-postgres test lint wheel glue-bundle java venv jars clean bench deploy spec-schema data-docs-assets chromium
 
-demo: java $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR) $(DATA_DOCS_STAMP)
+demo: java $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR) $(DATA_DOCS_STAMP) $(ICEBERG_JAR)
 	$(VENV)/bin/etl-lib demo --lake $(LAKE)
 
 # The demo's gold models loaded into a throwaway local PostgreSQL, then queried back (docs/models.md).
 demo-postgres: demo postgres $(POSTGRES_JDBC_JAR)
 	$(PY) sample_csv/demo_postgres.py --lake $(LAKE)
 
-test: java chromium $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR) $(WHEELS_STAMP) $(CHECKOV) $(DATA_DOCS_STAMP) postgres $(POSTGRES_JDBC_JAR)
+test: java chromium $(STAMP) $(S3A_JARS) $(LOCAL_FS_JAR) $(WHEELS_STAMP) $(CHECKOV) $(DATA_DOCS_STAMP) postgres $(POSTGRES_JDBC_JAR) $(ICEBERG_JAR)
 	ETL_LIB_WHEELHOUSE=$(abspath $(WHEELHOUSE)) $(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -78,7 +89,7 @@ wheel: $(STAMP) $(DATA_DOCS_STAMP)
 glue-bundle: $(STAMP) $(DATA_DOCS_STAMP)
 	$(PY) deploy/glue_bundle.py --out dist/glue
 
-jars: $(S3A_JARS) $(LOCAL_FS_JAR)
+jars: $(S3A_JARS) $(LOCAL_FS_JAR) $(ICEBERG_JAR)
 
 $(S3A_JARS) &: | $(STAMP)
 	@command -v mvn >/dev/null 2>&1 || { echo "mvn is missing (Maven fetches Spark's S3A connector from Maven Central): apt-get install maven, or brew install maven"; exit 1; }
@@ -104,7 +115,7 @@ $(WHEELS_STAMP): $(STAMP)
 	$(PY) deploy/glue_bundle.py --download-only --wheelhouse $(WHEELHOUSE)
 	rm -f $(WHEELHOUSE)/.complete-* && touch $@
 
-bench: java $(STAMP) $(LOCAL_FS_JAR)
+bench: java $(STAMP) $(LOCAL_FS_JAR) $(ICEBERG_JAR)
 	$(PY) bench/run.py --rows $${ROWS:-1000000}
 
 java:

@@ -129,3 +129,8 @@ class EngineError(TransientError):
 
 class ConfigError(EtlError):
     """Bad command-line or job arguments (unknown ledger URI, missing path...)."""
+
+
+class TableCommitConflict(TransientError):
+    """Another writer committed to an Iceberg table between a run's write and its publish (a
+    compaction, a table optimizer): nothing was published; the run plans and writes again."""

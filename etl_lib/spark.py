@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,10 @@ LOCAL_FS_JAR = "etl-lib-local-fs.jar"
 """Built by ``make`` from ``jvm/`` into Spark's jars: ``etl_lib.hadoop.NioLocalFileSystem``."""
 
 
+ICEBERG_RUNTIME_JAR = "iceberg-spark-runtime-3.5_2.12-*.jar"
+"""Fetched by ``make`` into Spark's jars: ``table_format: iceberg`` (its SQL extensions load with the session)."""
+
+
 def local_conf() -> dict[str, str]:
     """Settings of a local session (a laptop's cores, a local disk): none of them on Glue.
 
@@ -40,6 +45,7 @@ def local_conf() -> dict[str, str]:
       java.nio. Without Hadoop's native library (pyspark ships none) Hadoop starts a
       `chmod` process for every folder and file Spark creates, about twenty per small
       delivered file.
+    - Iceberg's SQL extensions when ``make`` fetched its runtime (``etl_lib.iceberg``).
     - The files of a read are looked up on the driver: a listing job (Spark's default
       beyond 32 paths) pays off with a cluster's cores, not with two, and an analytics run
       reads one path per processed file.
@@ -48,6 +54,8 @@ def local_conf() -> dict[str, str]:
     spark_home = os.environ.get("SPARK_HOME") or os.path.dirname(pyspark.__file__)
     if os.path.exists(os.path.join(spark_home, "jars", LOCAL_FS_JAR)):
         conf["spark.hadoop.fs.file.impl"] = "etl_lib.hadoop.NioLocalFileSystem"
+    if glob.glob(os.path.join(spark_home, "jars", ICEBERG_RUNTIME_JAR)):
+        conf["spark.sql.extensions"] = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
     return conf
 
 

@@ -120,6 +120,8 @@ class RunRecord:
     """``host:pid`` of the process running it (lets a local ledger see a dead run)."""
     warning_count: int = 0
     """Failed ``warn`` expectations over the run's files (their texts are in the files' records)."""
+    snapshot_id: int | None = None
+    """The Iceberg snapshot analytics-ready was at after the run (``table_format: iceberg``)."""
 
     def evolve(self, **changes: object) -> RunRecord:
         """A copy with ``changes`` applied."""

@@ -73,6 +73,10 @@ class ModelSpec(SpecModel):
     columns: list[ModelColumn] = Field(default_factory=list, description="Descriptions and checks of result columns.")
     sinks: list[SinkSpec] = Field(default_factory=list, description="Databases the rows are loaded into after a build.")
     partition_years: tuple[int, int] = Field((2000, 2099), description="[first, last]: Athena's projection range.")
+    table_format: Literal["parquet", "iceberg"] = Field(
+        "parquet", description="parquet (year=/month= folders) or iceberg (an Iceberg table, docs/iceberg.md)."
+    )
+    snapshot_retention_days: int = Field(7, ge=1, description="Iceberg only: etl-lib compact expires older snapshots.")
 
     @field_validator("model")
     @classmethod
@@ -121,6 +125,7 @@ class ModelSpec(SpecModel):
             "keys": self.keys,
             "partition_by": self.partition_by,
             "partitions_from": sorted(self.partitions_from),
+            "table_format": self.table_format,
             "checks": [[c.name, [str(k) for k in c.checks]] for c in self.columns],
         }
         return hashlib.sha256(json.dumps(significant, sort_keys=True).encode()).hexdigest()[:16]

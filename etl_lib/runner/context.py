@@ -58,6 +58,9 @@ class RunContext:
     """Where run metrics are published besides the run report (``metrics.cloudwatch``); None: the report only."""
     events: Any = None
     """Structured log lines, one per file and stage (``etl_lib.events``); None: none."""
+    iceberg: Any = None
+    """The lake's Iceberg tables (``iceberg.tables.IcebergTables``) for ``table_format: iceberg``;
+    None: opened when needed (``runner.iceberg.iceberg_tables``)."""
     print_plan: bool = False
     """Print the run's plan on stdout before acting on it (the Glue jobs do: their log shows it
     whatever level Glue set for logging)."""

@@ -22,6 +22,7 @@ from etl_lib.quality.in_pass import in_pass_checks
 from etl_lib.runner.analytics import earlier_intent, intent_key, publish_analytics
 from etl_lib.runner.context import RunContext, process_owner
 from etl_lib.runner.errors import one_line, short_reason
+from etl_lib.runner.iceberg import iceberg_intent_key, publish_iceberg
 from etl_lib.runner.ingest import FileDeferred, process_file
 from etl_lib.runner.plan import FileTask, pending_records, plan_run
 from etl_lib.runner.receipts import owed as receipts_owed
@@ -106,10 +107,10 @@ def run_dataset(
             if deferred:
                 results += [d.record.evolve(error=short_reason(str(d.cause))) for d in deferred]
                 raise FilesDeferred(deferred)
-        rows_analytics = 0
+        rows_analytics, snapshot_id = 0, None
         if stage in ("processed-to-analytics", "all"):
             started = time.monotonic()
-            rows_analytics = _processed_to_analytics(ctx)
+            rows_analytics, snapshot_id = _processed_to_analytics(ctx)
             seconds["processed-to-analytics"] = time.monotonic() - started
             _stage_event(ctx, "processed-to-analytics", [], seconds["processed-to-analytics"], [], rows_analytics)
         failed = [r for r in results if r.status == "failed"]
@@ -123,6 +124,7 @@ def run_dataset(
             rows_analytics=rows_analytics,
             warning_count=sum(len(r.warnings) for r in results),
             finished_at=utcnow(),
+            snapshot_id=snapshot_id,
         )
     except Exception as exc:
         message = short_reason(str(exc)) if isinstance(exc, EtlError) else one_line(exc)
@@ -362,8 +364,9 @@ def _default_parallelism(ctx: RunContext) -> int:
 ANALYTICS_LEASE = "analytics"
 
 
-def _processed_to_analytics(ctx: RunContext) -> int:
-    """Publish the processed files' rows to analytics-ready, then (re)register the table.
+def _processed_to_analytics(ctx: RunContext) -> tuple[int, int | None]:
+    """Publish the processed files' rows to analytics-ready, then (re)register the table; return
+    the rows written and, for an Iceberg table, the snapshot it is at (``runner.iceberg``).
 
     One analytics stage per dataset at a time: a lease in the ledger, waited for. A file
     whose record changed meanwhile (re-delivered and processed again) is not marked
@@ -372,13 +375,17 @@ def _processed_to_analytics(ctx: RunContext) -> int:
     """
     with analytics_lease(ctx):
         pending = pending_files(ctx)
-        written = 0
-        unfinished = earlier_intent(ctx)
-        if pending or unfinished:
-            if ctx.progress:
+        written, snapshot = 0, None
+        iceberg = ctx.spec.table_format == "iceberg"
+        unfinished = set() if iceberg else earlier_intent(ctx)
+        if pending or unfinished or iceberg:
+            if ctx.progress and (pending or unfinished):
                 print(f"analytics-ready: {len(pending)} new or changed file(s)", file=sys.stderr, flush=True)
             with spark_errors(f"analytics-ready/{ctx.dataset}"):
-                written = publish_analytics(ctx, pending, unfinished)
+                if iceberg:
+                    written, snapshot = publish_iceberg(ctx, pending)
+                else:
+                    written = publish_analytics(ctx, pending, unfinished)
             for record in pending:
                 # A failed re-delivery keeps its status; only its earlier version's rows were pending.
                 status = "published" if record.status == "processed" else record.status
@@ -386,13 +393,13 @@ def _processed_to_analytics(ctx: RunContext) -> int:
                     ctx.ledger.save_file(record.evolve(status=status, dirty_partitions=()), expected=record)
                 except ClaimConflict as exc:
                     log.warning("stays pending for the next analytics run: %s", exc)
-            ctx.storage.delete([intent_key(ctx)])
+            ctx.storage.delete([intent_key(ctx), iceberg_intent_key(ctx.dataset)])
         if ctx.catalog is not None and ctx.storage.exists(ctx.analytics_prefix() + "/"):
             ctx.catalog.register(ctx.spec, ctx.analytics_prefix())
         for sink, rows in load_owed(ctx):  # what the sinks lack, this run's partitions included
             if ctx.progress:
                 print(f"{sink}: {rows} rows loaded", file=sys.stderr, flush=True)
-        return written
+        return written, snapshot
 
 
 def pending_files(ctx: RunContext) -> list[FileRecord]:

@@ -28,7 +28,15 @@ def _without_descriptions(value: Any) -> Any:
     return value
 
 
-NOT_ROWS = ("receipts", "partition_years", "sinks", "expected_every", "max_rejected_share")
+NOT_ROWS = (
+    "receipts",
+    "partition_years",
+    "sinks",
+    "expected_every",
+    "max_rejected_share",
+    "table_format",
+    "snapshot_retention_days",
+)
 """Top-level settings that change no row (only what is written beside the rows)."""
 
 

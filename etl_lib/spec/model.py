@@ -250,6 +250,17 @@ class DatasetSpec(SpecModel):
         default_factory=list,
         description="Databases analytics-ready's rows are loaded into after each analytics run (docs/sinks.md).",
     )
+    table_format: Literal["parquet", "iceberg"] = Field(
+        "parquet",
+        description="How analytics-ready is stored: parquet (year=/month= folders, read by every tool) or iceberg "
+        "(an Iceberg format-version 2 table: one atomic commit per run, MERGE by keys, time travel; docs/iceberg.md).",
+    )
+    snapshot_retention_days: int = Field(
+        7,
+        ge=1,
+        description="Iceberg only: etl-lib compact expires snapshots older than this many days (the newest is "
+        "always kept); query --as-of can read back this far.",
+    )
     receipts: bool = Field(
         True,
         description="Write a receipt per delivered file under receipts/{dataset}/: its counts, and each rejected "

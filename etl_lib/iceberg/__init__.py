@@ -1,0 +1,1 @@
+"""Iceberg tables for analytics-ready (``table_format: iceberg``, docs/iceberg.md)."""
