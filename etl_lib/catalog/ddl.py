@@ -56,8 +56,29 @@ def athena_ddl(spark: SparkSession, spec: DatasetSpec, location: str, database: 
     return table_ddl(dataset_table(spark, spec), location, database)
 
 
+def iceberg_ddl(table: TableDef, location: str, database: str = "default") -> str:
+    """Athena's ``CREATE TABLE`` of an Iceberg table: its columns (``year``/``month`` plain ones),
+    ``month(…)`` of its partition column, ``table_type`` ICEBERG (Athena makes format version 2)."""
+    location = location.rstrip("/") + "/"
+    body = ",\n".join(
+        f"  `{f.name}` {athena_type(f.dataType)}"
+        + (" COMMENT '" + table.comments[f.name].replace("'", "''") + "'" if f.name in table.comments else "")
+        for f in table.schema.fields
+    )
+    partitioned = f"PARTITIONED BY (month(`{table.partition_source}`))\n" if table.partition_source else ""
+    return (
+        f"CREATE TABLE IF NOT EXISTS `{database}`.`{table.name}` (\n{body}\n)\n"
+        f"{partitioned}"
+        f"LOCATION '{location}'\n"
+        "TBLPROPERTIES (\n  'table_type'='ICEBERG',\n  'format'='parquet',\n  'write_compression'='snappy'\n);"
+    )
+
+
 def table_ddl(table: TableDef, location: str, database: str = "default") -> str:
-    """``CREATE EXTERNAL TABLE`` for ``table`` over ``location`` (an ``s3://`` URI)."""
+    """``CREATE EXTERNAL TABLE`` for ``table`` over ``location`` (an ``s3://`` URI); Athena's
+    Iceberg ``CREATE TABLE`` for an Iceberg table (``iceberg_ddl``)."""
+    if table.table_format == "iceberg":
+        return iceberg_ddl(table, location, database)
     location = location.rstrip("/") + "/"
     body = ",\n".join(f"  `{f.name}` {athena_type(f.dataType)}" for f in table.columns.fields)
     comment = table.description.replace("'", "''")

@@ -56,6 +56,26 @@ def table_input(table: TableDef, location: str) -> dict[str, Any]:
     }
 
 
+def iceberg_table_input(table: TableDef, location: str, metadata_location: str) -> dict[str, Any]:
+    """The Glue ``TableInput`` of an Iceberg table (what Iceberg's Glue catalog writes and Athena
+    reads): type ICEBERG, its current metadata file, its columns (``year``/``month`` are plain ones)."""
+    columns = [
+        {
+            "Name": f.name,
+            "Type": athena_type(f.dataType),
+            **({"Comment": table.comments[f.name]} if f.name in table.comments else {}),
+        }
+        for f in table.schema.fields
+    ]
+    return {
+        "Name": table.name,
+        "Description": table.description,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"table_type": "ICEBERG", "metadata_location": metadata_location, "EXTERNAL": "TRUE"},
+        "StorageDescriptor": {"Columns": columns, "Location": location.rstrip("/") + "/"},
+    }
+
+
 class GlueCatalog(Catalog):
     """Creates or updates tables in one Glue database."""
 
@@ -66,13 +86,26 @@ class GlueCatalog(Catalog):
         self.glue = glue or client("glue")
 
     def register_table(self, table: TableDef, location: str) -> None:
-        """Create the table, or update it when it exists (columns follow the definition)."""
+        """Create the table, or update it when it exists (columns follow the definition). An
+        Iceberg table is Iceberg's Glue catalog's own on Glue; a lake kept in a local Iceberg
+        catalog gets a Glue table of type ICEBERG at its current metadata file."""
         uri = self.lake_uri(location)
+        described = table_input(table, uri)
+        if table.table_format == "iceberg":
+            from etl_lib.iceberg.tables import open_iceberg
+
+            tables = open_iceberg(self.spark, self.lake_uri, self.database)
+            if tables.glue:  # Iceberg's Glue catalog updates the table with every commit
+                return
+            metadata = tables.metadata_location(table.name) if tables.exists(table.name) else None
+            if metadata is None:
+                return
+            described = iceberg_table_input(table, uri, metadata)
         what = f"cannot register table {self.database}.{table.name} in the Glue Data Catalog"
         with translated(what, CatalogUnavailable, CatalogError):
             try:
-                self.glue.update_table(DatabaseName=self.database, TableInput=table_input(table, uri))
+                self.glue.update_table(DatabaseName=self.database, TableInput=described)
             except Exception as exc:
                 if error_code(exc) != "EntityNotFoundException":
                     raise
-                self.glue.create_table(DatabaseName=self.database, TableInput=table_input(table, uri))
+                self.glue.create_table(DatabaseName=self.database, TableInput=described)

@@ -12,7 +12,8 @@ from etl_lib.storage.base import Storage
 
 
 class LocalCatalog(Catalog):
-    """Registers each dataset as a temporary view named after it, partitions discovered.
+    """Registers each dataset as a temporary view named after it, partitions discovered (an
+    Iceberg table's view reads its current snapshot).
 
     The local twin of ``GlueCatalog``: ``faults`` (operation ``catalog.register``) make it fail.
     """
@@ -29,6 +30,11 @@ class LocalCatalog(Catalog):
         work and return nothing.
         """
         self.faults.check("catalog.register", table.name, CatalogUnavailable, CatalogError)
+        if table.table_format == "iceberg":
+            from etl_lib.read.analytics import read_rows
+
+            read_rows(self.spark, self.storage, table).createOrReplaceTempView(table.name)
+            return
         if self.storage.exists(location + "/"):
             reader = self.spark.read.schema(table.schema)
             if table.partitioned:

@@ -26,6 +26,10 @@ class TableDef:
     """The years Athena's partition projection covers."""
     comments: Mapping[str, str] = field(default_factory=dict)
     """Column descriptions, by column name."""
+    table_format: str = "parquet"
+    """``parquet`` (folders) or ``iceberg`` (an Iceberg table, ``etl_lib.iceberg``)."""
+    partition_source: str | None = None
+    """Iceberg: the column partitioned by month (``months(…)``); None: unpartitioned."""
 
     @property
     def schema(self) -> T.StructType:
@@ -44,4 +48,6 @@ def dataset_table(spark: SparkSession, spec: DatasetSpec) -> TableDef:
         columns=T.StructType(columns),
         years=spec.partition_years,
         comments={c.name: c.description for c in spec.columns if c.description},
+        table_format=spec.table_format,
+        partition_source=spec.partition_by or "_ingested_at",
     )

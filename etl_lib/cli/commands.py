@@ -183,6 +183,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
     if not args.target_mb > 0:
         raise ConfigError(f"--target-mb {args.target_mb:g}: expected a positive size in MB")
     ctx = build_local_context(args.spec, args.lake, args.ledger, args.master, customer=args.customer)
+    if ctx.spec.table_format == "iceberg":
+        return _compact_iceberg(ctx, args)
     result = compact(ctx, partitions=args.partition, target_bytes=int(args.target_mb * 2**20))
     if args.json:
         print(json.dumps(result.as_json()))
@@ -193,6 +195,17 @@ def cmd_compact(args: argparse.Namespace) -> int:
         f"compact {result.dataset}: {result.rewritten} of {len(result.partitions)} partition(s) rewritten "
         f"(target {args.target_mb:g} MB)"
     )
+    return EXIT_OK
+
+
+def _compact_iceberg(ctx: Any, args: argparse.Namespace) -> int:
+    """``etl-lib compact`` of an Iceberg table: Iceberg's rewrite of data files, then snapshot expiry."""
+    from etl_lib.runner.compact_iceberg import compact_iceberg
+
+    if args.partition:
+        raise ConfigError(f"{ctx.dataset} is an Iceberg table: --partition does not apply (it is compacted whole)")
+    result = compact_iceberg(ctx, target_bytes=int(args.target_mb * 2**20))
+    print(json.dumps(result.as_json()) if args.json else result.describe())
     return EXIT_OK
 
 
@@ -326,22 +339,30 @@ def cmd_spec_schema(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     """``etl-lib query``: register each spec's analytics-ready folder, run the SQL, print rows."""
     from etl_lib.catalog.local import LocalCatalog
+    from etl_lib.catalog.table import dataset_table
     from etl_lib.spark import local_session
 
     specs = [load_spec(p) for p in args.spec]
     storage = open_storage(args.lake)
     spark = local_session(master=args.master)
     catalog = LocalCatalog(spark, storage)
-    for spec in specs:
-        catalog.register(spec, f"analytics-ready/{spec.dataset}")
+    chosen = [dataset_table(spark, spec) for spec in specs]
     if args.models:
         from etl_lib.models.load import load_models
         from etl_lib.models.run import analysed_tables
 
         models = load_models(args.models)
         tables = analysed_tables(spark, models, specs)
-        for model in models:
-            catalog.register_table(tables[model.model], f"analytics-ready/{model.model}")
+        chosen += [tables[model.model] for model in models]
+    for one in chosen:
+        if args.as_of is None:
+            catalog.register_table(one, f"analytics-ready/{one.name}")
+        elif one.table_format != "iceberg":
+            raise ConfigError(f"--as-of reads Iceberg tables only; {one.name} is {one.table_format}")
+        else:
+            from etl_lib.iceberg.tables import open_iceberg
+
+            open_iceberg(spark, storage.uri).read(one.name, args.as_of).createOrReplaceTempView(one.name)
     result = spark.sql(args.sql)
     rows = result.limit(args.limit).collect()  # display only, bounded by --limit
     if args.json:

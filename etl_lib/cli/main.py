@@ -150,7 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--why", help="why the file is marked (kept in its history); required to mark")
     files.add_argument("--who", help="who marks it (default: $ETL_LIB_USER, else the login name)")
 
-    compact = sub.add_parser("compact", help="rewrite analytics-ready partitions into files near a target size")
+    compact = sub.add_parser(
+        "compact",
+        help="rewrite analytics-ready partitions into files near a target size (Iceberg: rewrite data files, "
+        "expire old snapshots)",
+    )
     _lake_options(compact, "print one JSON object with each partition's files")
     compact.add_argument(
         "--partition",
@@ -172,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--models", help="a folder of models: their tables too (their inputs' specs in --spec)")
     query.add_argument("sql", help='e.g. "SELECT count(*) FROM transactions"')
     query.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    query.add_argument(
+        "--as-of",
+        metavar="SNAPSHOT|TIME",
+        help="read the Iceberg tables as of a snapshot id or an ISO 8601 time (UTC unless it says otherwise)",
+    )
     query.add_argument("--master", help="Spark master (default: local[*])")
     _json_option(query, "print the rows as JSON Lines (one object per row)")
 

@@ -52,6 +52,7 @@ file for a changed row (compaction folds the delete files in); staged writes (``
 
 _CONFLICT = re.compile(r"ValidationException|CommitFailedException|CommitStateUnknownException")
 _NOT_FOUND = re.compile(r"TABLE_OR_VIEW_NOT_FOUND|NoSuchTableException|Table or view not found")
+_NO_SNAPSHOT = re.compile(r"Cannot find a snapshot|Cannot find snapshot|snapshot .* not found", re.IGNORECASE)
 _WAP_LOCK = threading.Lock()  # spark.wap.id is the session's: one staged write at a time per process
 
 
@@ -146,8 +147,13 @@ class IcebergTables:
                 reader = reader.option("snapshot-id", snapshot)
             else:
                 reader = reader.option("as-of-timestamp", str(_epoch_ms(snapshot)))
-        with self._errors(name):
-            return reader.load(f"{self.catalog}.{self.namespace}.{name}")
+        try:
+            with self._errors(name):
+                return reader.load(f"{self.catalog}.{self.namespace}.{name}")
+        except EtlError as exc:
+            if as_of is not None and _NO_SNAPSHOT.search(str(exc)):
+                raise ConfigError(f"--as-of {as_of}: table {self.path(name)} has no such snapshot ({exc})") from None
+            raise
 
     def current_snapshot(self, name: str) -> int | None:
         """The id of the table's current snapshot (None: nothing committed yet)."""
@@ -158,6 +164,14 @@ class IcebergTables:
             ).collect()
         return int(rows[0][0]) if rows else None
 
+    def metadata_location(self, name: str) -> str | None:
+        """The table's current metadata file (what a Glue table of type ICEBERG points at)."""
+        with self._errors(name):
+            rows = self.spark.sql(
+                f"SELECT file FROM {self.ident(name)}.metadata_log_entries ORDER BY timestamp DESC LIMIT 1"
+            ).collect()
+        return str(rows[0][0]) if rows else None
+
     def snapshots(self, name: str) -> list[tuple[int, datetime, str]]:
         """(id, committed at, operation) of the table's snapshots, oldest first (metadata only)."""
         with self._errors(name):
@@ -166,11 +180,33 @@ class IcebergTables:
             ).collect()
         return [(int(r[0]), r[1], str(r[2])) for r in rows]
 
-    def staged_commit(self, name: str, write: Callable[[], None], wap_id: str) -> int | None:
+    def partition_digests(self, name: str) -> dict[str, str]:
+        """A digest per month (``year=YYYY/month=MM``; ``""`` unpartitioned) of the current data and
+        delete files: what a model build compares to decide what changed (metadata only)."""
+        with self._errors(name):
+            rows = self.spark.sql(
+                f"SELECT partition, file_path, file_size_in_bytes FROM {self.ident(name)}.files"
+            ).collect()  # one row per live file: metadata, bounded by the file count
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            values = list(row["partition"] or []) if "partition" in row.asDict() else []
+            month = values[0] if values else None
+            part = "" if month is None else f"year={1970 + month // 12:04d}/month={month % 12 + 1:02d}"
+            found.setdefault(part, []).append(f"{row['file_path']}:{row['file_size_in_bytes']}")
+        return {p: hashlib.sha256("\n".join(sorted(f)).encode()).hexdigest()[:16] for p, f in found.items()}
+
+    def staged_commit(
+        self,
+        name: str,
+        write: Callable[[], None],
+        wap_id: str,
+        audit: Callable[[DataFrame], None] | None = None,
+    ) -> int | None:
         """Run ``write`` (SQL or a DataFrame write to this table) as a staged snapshot tagged
         ``wap_id``, then publish it; return the snapshot the table is at afterwards (None: the
         write committed nothing and the table has no snapshot). ``TableCommitConflict``: another
-        writer committed meanwhile and the staged write was not published."""
+        writer committed meanwhile and the staged write was not published. ``audit`` gets the
+        staged snapshot's rows before it is published: raising there publishes nothing."""
         with self._errors(name):
             with _WAP_LOCK:
                 self.spark.conf.set("spark.wap.id", wap_id)
@@ -184,6 +220,8 @@ class IcebergTables:
             ).collect()
             if not staged:
                 return self.current_snapshot(name)
+            if audit is not None:
+                audit(self.read(name, str(int(staged[0][0]))))
             self.faults.check("iceberg.publish", name, TableCommitConflict, EtlError)
             published = self.spark.sql(
                 f"CALL {_column(self.catalog)}.system.cherrypick_snapshot('{self.path(name)}', {int(staged[0][0])})"
@@ -248,6 +286,10 @@ def open_iceberg(
     root = lambda name: lake_uri(f"analytics-ready/{name}").rstrip("/")  # noqa: E731
     impl = spark.conf.get(f"spark.sql.catalog.{GLUE_CATALOG}.catalog-impl", "") or ""
     if impl == GLUE_CATALOG_IMPL:
+        default = f"spark.sql.catalog.{GLUE_CATALOG}.default-namespace"
+        database = database or spark.conf.get(default, None)
+        if database and not spark.conf.get(default, None):
+            spark.conf.set(default, database)  # what later readers in this session (sinks, models) find
         if not database:
             raise ConfigError("table_format iceberg on Glue needs --catalog_database (the Iceberg tables' namespace)")
         return IcebergTables(spark, GLUE_CATALOG, database, root, glue=True, faults=faults or Faults())

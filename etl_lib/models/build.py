@@ -64,6 +64,12 @@ def build_model(ctx: ModelsContext, model: ModelSpec, plan: ModelPlan, tables: M
     """Build ``model`` as ``plan`` says; return the rows written. ``tables``: every input's and
     this model's table definition."""
     table = tables[model.model]
+    if table.table_format == "iceberg":
+        from etl_lib.models.build_iceberg import build_iceberg_model
+
+        rows = build_iceberg_model(ctx, model, plan, tables, result_of(ctx, model, plan, tables))
+        log.info("%s: %d rows", plan.describe(), rows)
+        return rows
     stage = ctx.staging_prefix(model.model)
     try:
         rows = _stage(ctx, model, plan, tables, stage)

@@ -27,7 +27,7 @@ from etl_lib.models.check import analyse_all
 from etl_lib.models.context import ModelsContext
 from etl_lib.models.graph import build_order, downstream
 from etl_lib.models.spec import ModelSpec
-from etl_lib.models.state import ModelPlan, intent_key, plan_model, read_intent, table_prefix, table_state
+from etl_lib.models.state import ModelPlan, input_state, intent_key, plan_model, read_intent, table_prefix
 from etl_lib.notify.base import RunReport
 from etl_lib.runner.context import process_owner
 from etl_lib.runner.errors import one_line, short_reason
@@ -149,6 +149,8 @@ def model_table(model: ModelSpec, schema: Any) -> TableDef:
         partitioned=bool(model.partition_by),
         years=model.partition_years,
         comments={c.name: c.description for c in model.columns if c.description},
+        table_format=model.table_format,
+        partition_source=model.partition_by,
     )
 
 
@@ -166,7 +168,7 @@ def _one(ctx: ModelsContext, model: ModelSpec, tables: dict[str, TableDef], fail
     broken = [r for r in model.reads if r in failed]
     if broken:
         return ModelOutcome(model.model, "skipped", f"its input {', '.join(broken)} failed in this run")
-    inputs = {name: table_state(ctx.storage, name) for name in model.reads}
+    inputs = {name: input_state(ctx.spark, ctx.storage, tables[name]) for name in model.reads}
     empty = [name for name, state in inputs.items() if not state]
     last = ctx.ledger.last_build(model.model)
     if empty and last is None:

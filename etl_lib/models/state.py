@@ -21,7 +21,7 @@ import json
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from etl_lib.ledger.base import ModelBuild
 from etl_lib.models.spec import ModelSpec
@@ -52,6 +52,17 @@ def table_state(storage: Storage, name: str) -> dict[str, str]:
             continue  # staging or other folders: never data
         files.setdefault(folder, []).append(f"{posixpath.basename(rel)}:{obj.size}:{obj.etag or obj.modified}")
     return {part: hashlib.sha256("\n".join(sorted(found)).encode()).hexdigest()[:16] for part, found in files.items()}
+
+
+def input_state(session: Any, storage: Storage, table: Any) -> dict[str, str]:
+    """``table_state`` of a table, whichever its format: an Iceberg table's digests come from its
+    current files (``IcebergTables.partition_digests``)."""
+    if getattr(table, "table_format", "parquet") != "iceberg":
+        return table_state(storage, table.name)
+    from etl_lib.iceberg.tables import open_iceberg
+
+    tables = open_iceberg(session, storage.uri)
+    return tables.partition_digests(table.name) if tables.exists(table.name) else {}
 
 
 @dataclass(frozen=True)

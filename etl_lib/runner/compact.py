@@ -197,6 +197,8 @@ def compact(
     no other run used, or another run could take this one for ended.
     """
     root = ctx.analytics_prefix()
+    if ctx.spec.table_format == "iceberg":
+        raise ConfigError(f"{ctx.dataset} is an Iceberg table: compact it with compact_iceberg (etl-lib compact does)")
     plan = plan_compaction(ctx.storage, root, ctx.dataset, partitions, target_bytes, earlier_intent(ctx))
     if not plan.to_rewrite:
         return _unchanged(ctx, plan)

@@ -101,9 +101,10 @@ def test_records_history_and_runs(ledger: DynamoLedger) -> None:
     first = RunRecord(run_id="r1", dataset="tx", stage="all")
     ledger.save_run(first)
     ledger.save_run(RunRecord(run_id="r2", dataset="cl", stage="all"))
-    ledger.save_run(first.evolve(status="succeeded", rows_in=10))
+    ledger.save_run(first.evolve(status="succeeded", rows_in=10, snapshot_id=2**62 + 5))
     runs = ledger.runs()
     assert [r.run_id for r in runs] == ["r2", "r1"] and runs[1].status == "succeeded" and runs[1].rows_in == 10
+    assert runs[1].snapshot_id == 2**62 + 5 and runs[0].snapshot_id is None  # an Iceberg snapshot id: 64 bits
     assert [r.run_id for r in ledger.runs(dataset="tx")] == ["r1"]
 
 
