@@ -47,7 +47,8 @@ CUSTOMER_TEMPLATE = "cloudformation/customer.yaml"
 SETTINGS = {"worker_type": "WorkerType", "number_of_workers": "NumberOfWorkers", "schedule": "Schedule"}
 SETTING_KEYS = {*SETTINGS, "parameters"}
 WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")
-# customer template parameters deploy sets itself (HasModels: whether the customer's models folder holds any)
+# customer template parameters deploy sets itself (HasModels: whether the customer's models folder holds any;
+# IcebergTables: the datasets and models whose table_format is iceberg)
 IDENTITY = (
     "PlatformStackName",
     "Prefix",
@@ -58,6 +59,7 @@ IDENTITY = (
     "BundleFile",
     "HasModels",
     "FreshnessHours",
+    "IcebergTables",
 )
 # Customer template parameters of the models' Aurora PostgreSQL sink (given under `parameters`).
 SINK_PARAMETERS = (
@@ -84,6 +86,8 @@ SHA_RE = re.compile(r"^[0-9a-f]{12,40}$")
 EXPECTED_EVERY_RE = re.compile(r"^([1-9][0-9]*)(h|d)$")
 # The freshness alarm evaluates hourly periods, and CloudWatch at most 7 days of them.
 FRESHNESS_MAX_HOURS = 168
+# A spec's or a model's table_format (etl_lib's TableFormat); absent means parquet.
+TABLE_FORMATS = ("parquet", "iceberg")
 # The Glue bundle (make glue-bundle): the customer template's BundleFile pattern.
 BUNDLE_RE = re.compile(r"^etl_lib-[A-Za-z0-9._+]+\.gluewheels\.zip$")
 
@@ -106,6 +110,8 @@ class Customer:
     models: tuple[str, ...] = ()
     # dataset -> hours of its spec's expected_every, for the datasets that declare one (in dataset order).
     freshness_hours: Mapping[str, int] = field(default_factory=dict)
+    # The tables whose table_format is iceberg: datasets (in dataset order), then models (by file name).
+    iceberg_tables: tuple[str, ...] = ()
 
     def spec_path(self, dataset: str) -> Path:
         """Where the spec of one of the customer's datasets lives."""
@@ -233,7 +239,7 @@ def _customer(entry: Any, where: str, root: Path, envs: tuple[str, ...], default
     if not isinstance(own_envs, list) or not own_envs or any(e not in envs for e in own_envs):
         raise PlanError(f"{where}: environments {own_envs!r}: expected a non-empty list of {', '.join(envs)}")
     specs_dir = root / str(entry.get("specs_dir") or f"deploy/specs/{cid}")
-    models_dir, models = _models(root, entry.get("models_dir"), cid, where)
+    models_dir, models, iceberg_models = _models(root, entry.get("models_dir"), cid, where)
     customer_settings = _settings({k: entry[k] for k in SETTING_KEYS if k in entry}, where)
     overrides = _mapping(entry.get("overrides") or {}, f"{where}: overrides", set(own_envs))
     settings = {
@@ -241,11 +247,17 @@ def _customer(entry: Any, where: str, root: Path, envs: tuple[str, ...], default
         for env in own_envs
     }
     freshness: dict[str, int] = {}
+    iceberg: list[str] = []
     for dataset in datasets:
-        hours = _check_spec(specs_dir / f"{dataset}.yaml", dataset, where)
+        hours, table_format = _check_spec(specs_dir / f"{dataset}.yaml", dataset, where)
         if hours is not None:
             freshness[dataset] = hours
-    customer = Customer(cid, tuple(datasets), specs_dir, tuple(own_envs), settings, models_dir, models, freshness)
+        if table_format == "iceberg":
+            iceberg.append(dataset)
+    iceberg_tables = _check_iceberg_tables([*iceberg, *iceberg_models], where)
+    customer = Customer(
+        cid, tuple(datasets), specs_dir, tuple(own_envs), settings, models_dir, models, freshness, iceberg_tables
+    )
     for env, merged in settings.items():
         given = sorted(k for k, v in merged["parameters"].items() if k in SINK_PARAMETERS and v)
         if given and not models:
@@ -256,8 +268,9 @@ def _customer(entry: Any, where: str, root: Path, envs: tuple[str, ...], default
     return customer
 
 
-def _models(root: Path, configured: Any, cid: str, where: str) -> tuple[Path, tuple[str, ...]]:
-    """The models folder (``models_dir``, by default deploy/models/{customer}) and its model files.
+def _models(root: Path, configured: Any, cid: str, where: str) -> tuple[Path, tuple[str, ...], tuple[str, ...]]:
+    """The models folder (``models_dir``, by default deploy/models/{customer}), its model files, and the
+    names (``model:``) of the models whose ``table_format`` is iceberg.
 
     The model files are what the build-models job reads: the ``*.yaml``/``*.yml`` files directly in
     the folder (not hidden ones, not sub-folders). The default folder may be absent (no models); a
@@ -270,10 +283,10 @@ def _models(root: Path, configured: Any, cid: str, where: str) -> tuple[Path, tu
     if not folder.exists():
         if configured:
             raise PlanError(f"{where}: models_dir {configured!r}: {folder} does not exist")
-        return folder, ()
+        return folder, (), ()
     if not folder.is_dir():
         raise PlanError(f"{where}: models_dir: {folder} is not a folder")
-    names = []
+    names, iceberg = [], []
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or path.suffix not in (".yaml", ".yml") or not path.is_file():
             continue
@@ -284,12 +297,44 @@ def _models(root: Path, configured: Any, cid: str, where: str) -> tuple[Path, tu
         if not isinstance(doc, dict):
             raise PlanError(f"{path}: a model file must be a YAML mapping, got {type(doc).__name__}")
         names.append(path.name)
-    return folder, tuple(names)
+        if _table_format(doc, path) == "iceberg":
+            name = doc.get("model")
+            if not isinstance(name, str) or not DATASET_RE.match(name):
+                raise PlanError(f"{path}: model {name!r}: expected [a-z][a-z0-9_]*, the name of its Iceberg table")
+            iceberg.append(name)
+    return folder, tuple(names), tuple(iceberg)
 
 
-def _check_spec(path: Path, dataset: str, where: str) -> int | None:
+def _table_format(doc: Mapping[str, Any], path: Path) -> str:
+    """A spec's or a model's ``table_format``: parquet (also when absent) or iceberg."""
+    if "table_format" not in doc:
+        return "parquet"
+    value = doc["table_format"]
+    if value not in TABLE_FORMATS:
+        raise PlanError(f"{path}: table_format {value!r}: expected one of {', '.join(TABLE_FORMATS)}")
+    return str(value)
+
+
+def _check_iceberg_tables(names: list[str], where: str) -> tuple[str, ...]:
+    """Each Iceberg table once, and no two whose letters and digits are the same: the customer template names
+    each table's optimizers by those alone (``CompactionOptimizer&{Table}``)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = re.sub("[^a-z0-9]", "", name)
+        if key in seen:
+            twice = f"{name!r} is an Iceberg table twice" if seen[key] == name else f"{seen[key]!r} and {name!r}"
+            raise PlanError(
+                f"{where}: {twice} (a dataset and a model, or two models, named alike; the template names each"
+                " table's optimizers by its letters and digits): rename one"
+            )
+        seen[key] = name
+    return tuple(names)
+
+
+def _check_spec(path: Path, dataset: str, where: str) -> tuple[int | None, str]:
     """The spec exists and names the dataset it is listed as (the full check is ``etl-lib validate-spec``);
-    returns its ``expected_every`` in hours (None when it has none), for the freshness alarm."""
+    returns its ``expected_every`` in hours (None when it has none), for the freshness alarm, and its
+    ``table_format``."""
     if not path.is_file():
         raise PlanError(f"{where}: dataset {dataset!r} has no spec: {path} is missing")
     try:
@@ -299,9 +344,10 @@ def _check_spec(path: Path, dataset: str, where: str) -> int | None:
     named = doc.get("dataset") if isinstance(doc, dict) else None
     if named != dataset:
         raise PlanError(f"{path}: dataset: is {named!r}, but {where} lists it as {dataset!r}")
+    table_format = _table_format(doc, path)
     every = doc.get("expected_every")
     if every is None:
-        return None
+        return None, table_format
     match = EXPECTED_EVERY_RE.match(str(every))
     if not match:
         raise PlanError(f"{path}: expected_every {every!r}: expected a number of hours or days, e.g. 12h or 1d")
@@ -311,7 +357,7 @@ def _check_spec(path: Path, dataset: str, where: str) -> int | None:
             f"{path}: expected_every {every!r} is {hours} hours; the freshness alarm can watch at most"
             f" {FRESHNESS_MAX_HOURS} (7d, CloudWatch's longest evaluation): use 7d or less"
         )
-    return hours
+    return hours, table_format
 
 
 def _merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
@@ -432,6 +478,13 @@ def customer_overrides(
     declared = template_parameters(root / CUSTOMER_TEMPLATE) or {}
     if "FreshnessHours" in declared:
         overrides["FreshnessHours"] = ",".join(f"{d}={h}" for d, h in customer.freshness_hours.items())
+    if "IcebergTables" in declared:
+        overrides["IcebergTables"] = ",".join(customer.iceberg_tables)
+    elif customer.iceberg_tables and declared:  # the jobs would lack the Iceberg catalog: say so, not drop it
+        raise PlanError(
+            f"{root / CUSTOMER_TEMPLATE}: has no parameter IcebergTables, but {customer_id}'s"
+            f" {', '.join(customer.iceberg_tables)} declare table_format: iceberg"
+        )
     settings = customer.settings[env]
     for key, name in SETTINGS.items():
         if key in settings:

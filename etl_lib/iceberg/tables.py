@@ -51,6 +51,7 @@ TABLE_PROPERTIES = {
 file for a changed row (compaction folds the delete files in); staged writes (``write.wap.enabled``)."""
 
 _CONFLICT = re.compile(r"ValidationException|CommitFailedException|CommitStateUnknownException")
+_NOT_ICEBERG = re.compile(r"NoSuchIcebergTableException|Not an iceberg table", re.IGNORECASE)
 _NOT_FOUND = re.compile(r"TABLE_OR_VIEW_NOT_FOUND|NoSuchTableException|Table or view not found")
 _NO_SNAPSHOT = re.compile(r"Cannot find a snapshot|Cannot find snapshot|snapshot .* not found", re.IGNORECASE)
 _WAP_LOCK = threading.Lock()  # spark.wap.id is the session's: one staged write at a time per process
@@ -108,6 +109,12 @@ class IcebergTables:
             self.spark.table(self.ident(name)).schema  # noqa: B018 - loads the table
             return True
         except Exception as exc:
+            if _NOT_ICEBERG.search(str(exc)):
+                raise ConfigError(
+                    f"table {self.path(name)} exists in the catalog but is not an Iceberg table (the dataset was "
+                    f"Parquet): delete it (aws glue delete-table --database-name {self.namespace} --name {name}) and "
+                    "run again; analytics-ready is then built from processed"
+                ) from None
             if _NOT_FOUND.search(str(exc)):
                 return False
             raise translate_spark_error(exc, f"iceberg table {self.path(name)}") from None

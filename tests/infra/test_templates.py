@@ -773,6 +773,7 @@ def test_moto_variant_removes_only_what_moto_cannot_create(deployed: dict[str, A
     removed_types = set(deployed["removed"].values())
     assert removed_types <= {
         "AWS::Glue::Database",
+        "AWS::Glue::TableOptimizer",
         "AWS::Glue::SecurityConfiguration",
         "AWS::Glue::Job",
         "AWS::Glue::Workflow",
