@@ -146,17 +146,19 @@ class IcebergTables:
 
     def read(self, name: str, as_of: str | None = None) -> DataFrame:
         """The table's rows now, or as of ``as_of``: a snapshot id, or a time (ISO 8601, UTC
-        unless it says otherwise): the snapshot current then."""
-        reader = self.spark.read.format("iceberg")
+        unless it says otherwise): the snapshot current then. (SQL on this session: the
+        ``iceberg`` data source would look the catalog up in the active session.)"""
+        travel = ""
         if as_of is not None:
             snapshot = as_of.strip()
-            if snapshot.isdigit():
-                reader = reader.option("snapshot-id", snapshot)
-            else:
-                reader = reader.option("as-of-timestamp", str(_epoch_ms(snapshot)))
+            travel = (
+                f" VERSION AS OF {int(snapshot)}"
+                if snapshot.isdigit()
+                else f" TIMESTAMP AS OF timestamp_millis({_epoch_ms(snapshot)})"
+            )
         try:
             with self._errors(name):
-                return reader.load(f"{self.catalog}.{self.namespace}.{name}")
+                return self.spark.sql(f"SELECT * FROM {self.ident(name)}{travel}")
         except EtlError as exc:
             if as_of is not None and _NO_SNAPSHOT.search(str(exc)):
                 raise ConfigError(f"--as-of {as_of}: table {self.path(name)} has no such snapshot ({exc})") from None
@@ -209,12 +211,13 @@ class IcebergTables:
         wap_id: str,
         audit: Callable[[DataFrame], None] | None = None,
     ) -> int | None:
-        """Run ``write`` (SQL or a DataFrame write to this table) as a staged snapshot tagged
+        """Run ``write`` (SQL or a DataFrame write to this table, in this session) as a staged snapshot tagged
         ``wap_id``, then publish it; return the snapshot the table is at afterwards (None: the
         write committed nothing and the table has no snapshot). ``TableCommitConflict``: another
         writer committed meanwhile and the staged write was not published. ``audit`` gets the
         staged snapshot's rows before it is published: raising there publishes nothing."""
         with self._errors(name):
+            before = self.current_snapshot(name)
             with _WAP_LOCK:
                 self.spark.conf.set("spark.wap.id", wap_id)
                 try:
@@ -226,7 +229,10 @@ class IcebergTables:
                 " ORDER BY committed_at DESC LIMIT 1"
             ).collect()
             if not staged:
-                return self.current_snapshot(name)
+                now = self.current_snapshot(name)
+                if now != before:  # published without staging: the write ran in another session
+                    raise EtlError(f"iceberg table {self.path(name)}: a write meant to be staged was published at once")
+                return now
             if audit is not None:
                 audit(self.read(name, str(int(staged[0][0]))))
             self.faults.check("iceberg.publish", name, TableCommitConflict, EtlError)
@@ -306,6 +312,8 @@ def open_iceberg(
         f"spark.sql.catalog.{name}": "org.apache.iceberg.spark.SparkCatalog",
         f"spark.sql.catalog.{name}.type": "hadoop",
         f"spark.sql.catalog.{name}.warehouse": warehouse,
+        # No table cache: a session must see what another session (or process) committed.
+        f"spark.sql.catalog.{name}.cache-enabled": "false",
     }
     for key, value in settings.items():
         if spark.conf.get(key, None) != value:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -31,9 +31,10 @@ log = logging.getLogger("etl_lib.models")
 COMMIT_ATTEMPTS = 3
 
 
-def model_tables(ctx: ModelsContext) -> IcebergTables:
-    """The lake's Iceberg tables (``iceberg.tables.open_iceberg``), in the customer's Glue database on Glue."""
-    return open_iceberg(ctx.spark, ctx.storage.uri, getattr(ctx.catalog, "database", None))
+def model_tables(ctx: ModelsContext, session: SparkSession) -> IcebergTables:
+    """The lake's Iceberg tables (``iceberg.tables.open_iceberg``) in ``session``, in the customer's
+    Glue database on Glue."""
+    return open_iceberg(session, ctx.storage.uri, getattr(ctx.catalog, "database", None))
 
 
 def month_range(column: str, partitions: tuple[str, ...], dtype: T.DataType) -> Column:
@@ -57,7 +58,7 @@ def build_iceberg_model(
     from etl_lib.models.build import ModelError
 
     table = tables[model.model]
-    ice = model_tables(ctx)
+    ice = model_tables(ctx, rows.sparkSession)  # the session that writes stages the write
     result = rows.select(*table.schema.names)
 
     def audit(staged: DataFrame) -> None:
@@ -103,7 +104,7 @@ def build_iceberg_model(
             log.warning("%s: commit attempt %d conflicted (%s); writing again", model.model, attempt, exc)
     if snapshot is None:
         return 0
-    added = ctx.spark.sql(
+    added = ice.spark.sql(
         f"SELECT summary['added-records'] FROM {ice.ident(model.model)}.snapshots WHERE snapshot_id = {int(snapshot)}"
     ).collect()
     return int(added[0][0] or 0) if added else 0

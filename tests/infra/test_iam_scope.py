@@ -77,6 +77,11 @@ SHARED_ARN_SUFFIXES = (":aws:transform/LanguageExtensions", f":{ACCOUNT}:catalog
 # interfaces, subnets, security groups and VPCs have no name or tag that tells environments or tenants apart
 # (documented in docs/infrastructure.md; the job role still names its own subnet and security groups).
 NETWORK_ARN = re.compile(rf"^arn:aws:ec2:{REGION}:{ACCOUNT}:(network-interface|subnet|security-group|vpc)/")
+# The log groups AWS names for the Iceberg table optimizers: the same in every environment of the account
+# (docs/infrastructure.md, "Iceberg tables"); the customer role boundary lets roles write to them.
+OPTIMIZER_LOG_GROUP = re.compile(
+    rf"^arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/iceberg-(compaction|retention|orphan-file-deletion)/logs:\*$"
+)
 
 NO_VALUE = object()
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
@@ -554,6 +559,8 @@ def documented_exception(statement: Statement, resource: str) -> bool:
     """The documented resources that are the same in every environment and for every customer: the sink's
     network (EC2 actions on network ARNs) and keys used through Secrets Manager only."""
     if all(a.startswith("ec2:") for a in statement.actions) and NETWORK_ARN.match(resource):
+        return True
+    if all(a.startswith("logs:") for a in statement.actions) and OPTIMIZER_LOG_GROUP.match(resource):
         return True
     return resource.endswith(":key/*") and _through_secrets_manager_only(statement)
 

@@ -45,6 +45,8 @@ CATALOG = {
     "spark.sql.catalog.lake.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
     "spark.sql.catalog.lake.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
     "spark.sql.catalog.lake.s3.sse.type": "kms",
+    # Every read sees the latest commit (a table cached by one Spark session goes stale when another writes).
+    "spark.sql.catalog.lake.cache-enabled": "false",
 }
 ICEBERG_JOBS = ("ProcessedToAnalyticsJob", "BuildModelsJob")
 OPTIMIZER_TYPES = {"compaction", "retention", "orphan_file_deletion"}
@@ -211,6 +213,7 @@ def test_the_jobs_get_iceberg_only_with_iceberg_tables(tables: str) -> None:
             **CATALOG,
             "spark.sql.catalog.lake.warehouse": "s3://etl-acme-dev-datalake/analytics-ready/",
             "spark.sql.catalog.lake.s3.sse.key": stack.identity("DataLakeKey")[1],
+            "spark.sql.catalog.lake.default-namespace": "etl_acme_dev",
         }, job
         # The namespace is the stack's database, which the jobs already get.
         assert given["--catalog_database"] == "etl_acme_dev"
