@@ -52,7 +52,12 @@ def etl(config: dict[str, Any]) -> dict[str, Any]:
         if stage == "raw-to-processed":
             result.update(rows_in=run.rows_in, valid=run.rows_valid, rejected=run.rows_rejected, files=run.files)
     analytics = Path(config["lake"]) / "analytics-ready" / ctx.dataset
-    result["analytics"] = ctx.spark.read.parquet(str(analytics)).count() if analytics.exists() else 0
+    if ctx.spec.table_format == "iceberg":
+        from etl_lib.runner.iceberg import iceberg_tables
+
+        result["analytics"] = iceberg_tables(ctx).read(ctx.dataset).count()
+    else:
+        result["analytics"] = ctx.spark.read.parquet(str(analytics)).count() if analytics.exists() else 0
     ctx.spark.stop()
     return result
 

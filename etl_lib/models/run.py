@@ -197,7 +197,12 @@ def _one(ctx: ModelsContext, model: ModelSpec, tables: dict[str, TableDef], fail
         message = short_reason(str(exc)) if isinstance(exc, EtlError) else one_line(exc)
         _record(ctx, run.evolve(status="failed", error=message, finished_at=utcnow()))
         return ModelOutcome(model.model, "failed", message, partitions=plan.partitions)
-    _record(ctx, run.evolve(status="succeeded", rows_analytics=rows, finished_at=utcnow()))
+    snapshot = None
+    if tables[model.model].table_format == "iceberg" and plan.action != "none":
+        from etl_lib.models.build_iceberg import model_tables
+
+        snapshot = model_tables(ctx, ctx.spark).current_snapshot(model.model)
+    _record(ctx, run.evolve(status="succeeded", rows_analytics=rows, finished_at=utcnow(), snapshot_id=snapshot))
     status = "built" if plan.action != "none" else "unchanged"
     return ModelOutcome(model.model, status, plan.reason, rows, plan.partitions, tuple(loaded))
 

@@ -99,12 +99,16 @@ def publish_iceberg(ctx: RunContext, pending: list[FileRecord]) -> tuple[int, in
     tables = iceberg_tables(ctx)
     table = table_of(ctx)
     spec = ctx.spec
-    backfill = False
     if not tables.exists(spec.dataset):
         tables.create(table, spec.partition_by or "_ingested_at")
-        # A dataset that was Parquet (or whose table was dropped) starts from every processed row.
-        backfill = bool(ctx.ledger.files(dataset=ctx.dataset, status="published"))
+    # A table that never took a row while files were published (the dataset was Parquet, the
+    # table was dropped, or a run died between creating it and its first commit) starts from
+    # every processed row.
+    backfill = tables.current_snapshot(spec.dataset) is None and bool(
+        ctx.ledger.files(dataset=ctx.dataset, status="published")
+    )
     if not pending and not backfill:
+        _drop_parquet_partitions(ctx)  # a switch from Parquet that died before removing them
         return 0, tables.current_snapshot(spec.dataset)
     index = KeyIndex.load(ctx)
     everything: dict[str, list[str]] | None = None
@@ -133,8 +137,7 @@ def publish_iceberg(ctx: RunContext, pending: list[FileRecord]) -> tuple[int, in
     if spec.keys:
         rows = read_processed(ctx, {"": fresh_files})
         index.append(None if rows is None else rows.select(*key_index_columns(spec.keys)))
-    if backfill:
-        _drop_parquet_partitions(ctx)
+    _drop_parquet_partitions(ctx)
     log.info("analytics-ready %s (iceberg): snapshot %s, %d rows written", ctx.dataset, snapshot, written)
     return written, snapshot
 
@@ -303,7 +306,8 @@ def _added_rows(tables: IcebergTables, name: str, snapshot: int | None) -> int:
 
 
 def _drop_parquet_partitions(ctx: RunContext) -> None:
-    """Remove the ``year=…/month=…`` Parquet folders a dataset had before it became Iceberg."""
+    """Remove the ``year=…/month=…`` Parquet folders a dataset had before it became Iceberg (one
+    listing; they are no part of the table once it holds their rows)."""
     root = ctx.analytics_prefix()
     old = [o.key for o in ctx.storage.list(root + "/year=")]
     if old:

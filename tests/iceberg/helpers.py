@@ -38,7 +38,8 @@ def rows_of(frame: DataFrame) -> list[str]:
 
 def parquet_rows(spark: SparkSession, lake: Path, dataset: str) -> list[str]:
     """Rows of a Parquet analytics-ready table (``year``/``month`` from its folders)."""
-    frame = spark.read.parquet(str(lake / "analytics-ready" / dataset))  # year/month read as numbers
+    root = lake / "analytics-ready" / dataset  # its year=/month= folders only (not an Iceberg data/ beside them)
+    frame = spark.read.option("basePath", str(root)).parquet(str(root / "year=*" / "month=*"))  # numbers
     padded = {"year": F.format_string("%04d", "year"), "month": F.format_string("%02d", "month")}
     return rows_of(frame.withColumns(padded))
 

@@ -68,6 +68,10 @@ def test_models_give_the_same_rows_as_iceberg_tables(spark, tmp_path: Path) -> N
     lake = setups["iceberg"][0]
     tables = open_iceberg(spark, open_storage(str(lake)).uri)
     assert len(tables.snapshots("client_monthly_deposits")) == 2  # one snapshot per build
+    from etl_lib.config import open_ledger
+
+    [last, *_] = open_ledger(None, open_storage(str(lake))).runs(dataset="client_monthly_deposits")
+    assert last.snapshot_id == tables.current_snapshot("client_monthly_deposits")  # the ledger names it
 
 
 def test_a_model_whose_checks_fail_publishes_nothing(spark, tmp_path: Path) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from etl_lib.errors import TransientError
+from etl_lib.faults import Fault, Faults
+from etl_lib.iceberg.tables import open_iceberg
 from etl_lib.runner.run import run_dataset
 from tests.conftest import deliver, make_context
 from tests.iceberg.helpers import SAMPLES, deliver_sample, iceberg_rows, iceberg_spec, parquet_rows
@@ -56,6 +60,12 @@ def test_a_parquet_dataset_switched_to_iceberg_keeps_its_rows(spark, lake: Path)
     deliver(lake, "tx", "feb.csv", FEB)
     assert run_dataset(make_context(spark, SPEC, lake)).status == "succeeded"
     before = parquet_rows(spark, lake, "tx")
+    # The first attempt dies after creating the table, before its first commit is published.
+    ctx = make_context(spark, iceberg_spec(SPEC), lake)
+    faulty = replace(open_iceberg(spark, ctx.storage.uri), faults=Faults(Fault("iceberg.publish")))
+    with pytest.raises(TransientError):
+        run_dataset(replace(ctx, iceberg=faulty))
+    assert parquet_rows(spark, lake, "tx") == before  # the Parquet files stay until the rows are in
     second = run_dataset(make_context(spark, iceberg_spec(SPEC), lake))  # no new file: the table is built
     assert second.status == "succeeded" and second.report.run.snapshot_id is not None
     assert iceberg_rows(spark, lake, "tx") == before
