@@ -181,6 +181,16 @@ class IcebergTables:
             ).collect()
         return str(rows[0][0]) if rows else None
 
+    def added_records(self, name: str, snapshot: int | None) -> int:
+        """Rows ``snapshot`` added (its summary's ``added-records``; 0 for None)."""
+        if snapshot is None:
+            return 0
+        with self._errors(name):
+            rows = self.spark.sql(
+                f"SELECT summary['added-records'] FROM {self.ident(name)}.snapshots WHERE snapshot_id = {int(snapshot)}"
+            ).collect()
+        return int(rows[0][0] or 0) if rows else 0
+
     def snapshots(self, name: str) -> list[tuple[int, datetime, str]]:
         """(id, committed at, operation) of the table's snapshots, oldest first (metadata only)."""
         with self._errors(name):

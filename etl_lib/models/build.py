@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -60,6 +60,17 @@ def result_of(ctx: ModelsContext, model: ModelSpec, plan: ModelPlan, tables: Map
     return rows
 
 
+def check_months(model: ModelSpec, plan: ModelPlan, months: Iterable[str]) -> None:
+    """A rebuild of some months must give rows of those months only (``partitions_from``'s promise)."""
+    stray = sorted(set(months) - set(plan.partitions))
+    if stray:
+        raise ModelError(
+            f"model {model.model}: rebuilding {', '.join(plan.partitions)} gave rows for {', '.join(stray)}: "
+            f"its months do not come only from the same months of {', '.join(model.partitions_from)}; "
+            "remove partitions_from (every change then rebuilds the whole table)"
+        )
+
+
 def build_model(ctx: ModelsContext, model: ModelSpec, plan: ModelPlan, tables: Mapping[str, TableDef]) -> int:
     """Build ``model`` as ``plan`` says; return the rows written. ``tables``: every input's and
     this model's table definition."""
@@ -75,13 +86,7 @@ def build_model(ctx: ModelsContext, model: ModelSpec, plan: ModelPlan, tables: M
         rows = _stage(ctx, model, plan, tables, stage)
         staged = staged_files(ctx.storage, stage, ".parquet")
         if plan.action == "partitions":
-            stray = sorted(set(staged) - set(plan.partitions))
-            if stray:
-                raise ModelError(
-                    f"model {model.model}: rebuilding {', '.join(plan.partitions)} gave rows for {', '.join(stray)}: "
-                    f"its months do not come only from the same months of {', '.join(model.partitions_from)}; "
-                    "remove partitions_from (every change then rebuilds the whole table)"
-                )
+            check_months(model, plan, staged)
         failures = check_failures(model, _table_after(ctx, table, plan, stage))
         if failures:
             shown = "; ".join(str(f) for f in failures)

@@ -55,7 +55,7 @@ def build_iceberg_model(
     ctx: ModelsContext, model: ModelSpec, plan: ModelPlan, tables: Mapping[str, TableDef], rows: DataFrame
 ) -> int:
     """Write ``rows`` (the model's result) as ``plan`` says; return the rows written."""
-    from etl_lib.models.build import ModelError
+    from etl_lib.models.build import ModelError, check_months
 
     table = tables[model.model]
     ice = model_tables(ctx, rows.sparkSession)  # the session that writes stages the write
@@ -78,13 +78,7 @@ def build_iceberg_model(
     if plan.action == "partitions":
         assert table.partition_source is not None
         months = [r[0] for r in result.select(partition_name()).distinct().collect()]  # months: a few dozen
-        stray = sorted(set(months) - set(plan.partitions))
-        if stray:
-            raise ModelError(
-                f"model {model.model}: rebuilding {', '.join(plan.partitions)} gave rows for {', '.join(stray)}: "
-                f"its months do not come only from the same months of {', '.join(model.partitions_from)}; "
-                "remove partitions_from (every change then rebuilds the whole table)"
-            )
+        check_months(model, plan, months)
         dtype = table.schema[table.partition_source].dataType
         replaced = month_range(table.partition_source, plan.partitions, dtype)
     else:
@@ -102,12 +96,7 @@ def build_iceberg_model(
             if attempt == COMMIT_ATTEMPTS:
                 raise
             log.warning("%s: commit attempt %d conflicted (%s); writing again", model.model, attempt, exc)
-    if snapshot is None:
-        return 0
-    added = ice.spark.sql(
-        f"SELECT summary['added-records'] FROM {ice.ident(model.model)}.snapshots WHERE snapshot_id = {int(snapshot)}"
-    ).collect()
-    return int(added[0][0] or 0) if added else 0
+    return ice.added_records(model.model, snapshot)
 
 
 def _fits(current: T.StructType, wanted: T.StructType) -> bool:

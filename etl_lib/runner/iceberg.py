@@ -173,7 +173,7 @@ def _attempt(
         snapshot = tables.staged_commit(ctx.dataset, write, f"{ctx.run_id}.{attempt}")
     finally:
         ctx.spark.catalog.dropTempView(view)
-    return _added_rows(tables, ctx.dataset, snapshot), snapshot
+    return tables.added_records(ctx.dataset, snapshot), snapshot
 
 
 def plan_iceberg(
@@ -293,16 +293,6 @@ def merge_statement(
         f"WHEN MATCHED AND s.{OP} = 'delete' THEN DELETE\n"
         f"WHEN MATCHED AND ({must}{wins_condition(latest_by)}) THEN UPDATE SET {assignments}\n{insert}"
     )
-
-
-def _added_rows(tables: IcebergTables, name: str, snapshot: int | None) -> int:
-    """Rows the published snapshot added (its summary's ``added-records``)."""
-    if snapshot is None:
-        return 0
-    rows = tables.spark.sql(
-        f"SELECT summary['added-records'] FROM {tables.ident(name)}.snapshots WHERE snapshot_id = {int(snapshot)}"
-    ).collect()
-    return int(rows[0][0] or 0) if rows else 0
 
 
 def _drop_parquet_partitions(ctx: RunContext) -> None:
