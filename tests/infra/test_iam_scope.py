@@ -83,6 +83,19 @@ OPTIMIZER_LOG_GROUP = re.compile(
     rf"^arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws-glue/iceberg-(compaction|retention|orphan-file-deletion)/logs:\*$"
 )
 
+# Resources named by one property, and the ARN that name gives ({region} is region:account).
+NAMED = {
+    "AWS::Glue::Job": ("Name", "arn:aws:glue:{region}:job/{name}"),
+    "AWS::Glue::Workflow": ("Name", "arn:aws:glue:{region}:workflow/{name}"),
+    "AWS::Glue::Trigger": ("Name", "arn:aws:glue:{region}:trigger/{name}"),
+    "AWS::Events::Rule": ("Name", "arn:aws:events:{region}:rule/{name}"),
+    "AWS::Athena::WorkGroup": ("Name", "arn:aws:athena:{region}:workgroup/{name}"),
+    "AWS::Lambda::Function": ("FunctionName", "arn:aws:lambda:{region}:function:{name}"),
+    "AWS::Logs::LogGroup": ("LogGroupName", "arn:aws:logs:{region}:log-group:{name}"),
+    "AWS::CloudWatch::Alarm": ("AlarmName", "arn:aws:cloudwatch:{region}:alarm:{name}"),
+    "AWS::CloudWatch::Dashboard": ("DashboardName", "arn:aws:cloudwatch::{account}:dashboard/{name}"),
+}
+
 NO_VALUE = object()
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
 
@@ -253,26 +266,14 @@ class Stack:
         if kind == "AWS::Glue::Database":
             database = str(self.resolve(props["DatabaseInput"]["Name"]))
             return database, f"arn:aws:glue:{region}:database/{database}", tags
-        glue = {"AWS::Glue::Job": "job", "AWS::Glue::Workflow": "workflow", "AWS::Glue::Trigger": "trigger"}
-        if kind in glue:
-            return name("Name"), f"arn:aws:glue:{region}:{glue[kind]}/{name('Name')}", tags
-        if kind == "AWS::Events::Rule":
-            return name("Name"), f"arn:aws:events:{region}:rule/{name('Name')}", tags
-        if kind == "AWS::Athena::WorkGroup":
-            return name("Name"), f"arn:aws:athena:{region}:workgroup/{name('Name')}", tags
+        if kind in NAMED:  # a name property, and the ARN that name gives
+            key, arn = NAMED[kind]
+            return name(key), arn.format(region=region, account=ACCOUNT, name=name(key)), tags
         if kind == "AWS::Glue::Connection":
             connection = str(self.resolve(props["ConnectionInput"]["Name"]))
             return connection, f"arn:aws:glue:{region}:connection/{connection}", tags
         if kind == "AWS::Glue::SecurityConfiguration":
             return name("Name"), None, tags
-        if kind == "AWS::Lambda::Function":
-            return name("FunctionName"), f"arn:aws:lambda:{region}:function:{name('FunctionName')}", tags
-        if kind == "AWS::Logs::LogGroup":
-            return name("LogGroupName"), f"arn:aws:logs:{region}:log-group:{name('LogGroupName')}", tags
-        if kind == "AWS::CloudWatch::Alarm":
-            return name("AlarmName"), f"arn:aws:cloudwatch:{region}:alarm:{name('AlarmName')}", tags
-        if kind == "AWS::CloudWatch::Dashboard":
-            return name("DashboardName"), f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{name('DashboardName')}", tags
         assert kind in {
             "AWS::S3::BucketPolicy",
             "AWS::SNS::TopicPolicy",
